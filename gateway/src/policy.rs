@@ -1,0 +1,1 @@
+//! Pure input policy (being built).

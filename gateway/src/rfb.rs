@@ -1,0 +1,1 @@
+//! Pure RFB framing (being built).

@@ -1,0 +1,1 @@
+//! cdp-executor (being built).

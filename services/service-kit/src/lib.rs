@@ -1,0 +1,15 @@
+//! What every browser-stream binary shares, so the three services start, log, announce and
+//! stop the same way.
+//!
+//! # Layout
+//! - [`shutdown`]: one future that resolves on SIGINT or SIGTERM.
+//! - [`telemetry`]: tracing to stderr (stdout is reserved for the ready line).
+//! - [`ready`]: the `listening on <addr>` line of the operator interface.
+//! - [`service_token`]: the internal-call token, checked by the callee and attached by callers.
+//! - [`upstream`]: the `--upstream-allow` list of CIDRs that upstream dials must stay inside.
+
+pub mod ready;
+pub mod service_token;
+pub mod shutdown;
+pub mod telemetry;
+pub mod upstream;

@@ -1,0 +1,1 @@
+//! verification (being built).

@@ -1,0 +1,13 @@
+//! The test kit of browser-stream's cross-service and end-to-end tests: start each service on
+//! port 0 in-process, seed verification, start a browser node, and speak the wire protocols.
+//!
+//! # Layout
+//! - [`verification`]: a verification service on a fresh SQLite or PostgreSQL database, seeded.
+//! - [`executor`]: a cdp-executor wired to that verification.
+//! - [`gateway`]: a gateway wired to both, and WebSocket clients for its channels.
+//! - [`node`]: real browser parts (Chromium, Xvfb, x11vnc) for tests, and the skip rule.
+
+pub mod executor;
+pub mod gateway;
+pub mod node;
+pub mod verification;
