@@ -3,6 +3,29 @@
 //! # Layout
 //! - [`rfb`]: pure RFB framing (handshake and client→server messages); no I/O, no tokio.
 //! - [`policy`]: the pure input policy: (control, key state, platform, message) → verdict.
+//! - [`config`]: flags and env vars; [`startup`]: bind, run, drain; [`state`]: what handlers share.
+//! - [`http`]: the axum router (stream paths, tickets, health, metrics, web root).
+//! - [`stream`]: authorization shared by the stream channels; [`close`]: close codes.
+//! - [`vnc`]: the VNC channel (dial, relay, filter over `rfb` + `policy`, side effects).
+//! - [`message`]: the Message channel (JSON control, clipboard and browser operations).
+//! - [`control`]: control state and pairing ([`control::ControlBus`]), and its gRPC service.
+//! - [`liveness`]: the one Watch stream; [`activity`]: RecordActivity batching.
+//! - [`verify`]: the verification client; [`metrics`]: Prometheus metrics; [`entity`]: ids.
 
 pub mod policy;
 pub mod rfb;
+
+pub mod activity;
+pub mod close;
+pub mod config;
+pub mod control;
+pub mod entity;
+pub mod http;
+pub mod liveness;
+pub mod message;
+pub mod metrics;
+pub mod startup;
+pub mod state;
+pub mod stream;
+pub mod verify;
+pub mod vnc;

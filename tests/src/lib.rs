@@ -3,11 +3,15 @@
 //!
 //! # Layout
 //! - [`verification`]: a verification service on a fresh SQLite or PostgreSQL database, seeded.
+//! - [`e2e`]: the whole stack with a browser node, and a headless Chromium driving the viewer page.
 //! - [`executor`]: a cdp-executor wired to that verification.
 //! - [`gateway`]: a gateway wired to both, and WebSocket clients for its channels.
+//! - [`message`]: a Message-channel client (JSON frames) for the gateway.
 //! - [`node`]: real browser parts (Chromium, Xvfb, x11vnc) for tests, and the skip rule.
 
+pub mod e2e;
 pub mod executor;
 pub mod gateway;
+pub mod message;
 pub mod node;
 pub mod verification;

@@ -2,12 +2,14 @@
 //! stop the same way.
 //!
 //! # Layout
+//! - [`cli`]: command-line parsing with exit 64 on usage errors, and the duration flag syntax.
 //! - [`shutdown`]: one future that resolves on SIGINT or SIGTERM.
 //! - [`telemetry`]: tracing to stderr (stdout is reserved for the ready line).
 //! - [`ready`]: the `listening on <addr>` line of the operator interface.
 //! - [`service_token`]: the internal-call token, checked by the callee and attached by callers.
 //! - [`upstream`]: the `--upstream-allow` list of CIDRs that upstream dials must stay inside.
 
+pub mod cli;
 pub mod ready;
 pub mod service_token;
 pub mod shutdown;

@@ -27,7 +27,9 @@ impl Interceptor for RequireToken {
         };
         let presented = request.metadata().get(HEADER).and_then(|v| v.to_str().ok());
         match presented {
-            Some(token) if constant_time_eq(token.as_bytes(), expected.expose_secret().as_bytes()) => {
+            Some(token)
+                if constant_time_eq(token.as_bytes(), expected.expose_secret().as_bytes()) =>
+            {
                 Ok(request)
             }
             _ => Err(Status::unauthenticated("service token required")),
@@ -77,7 +79,9 @@ mod tests {
     fn request_with(token: Option<&str>) -> Request<()> {
         let mut request = Request::new(());
         if let Some(token) = token {
-            request.metadata_mut().insert(HEADER, token.parse().unwrap());
+            request
+                .metadata_mut()
+                .insert(HEADER, token.parse().unwrap());
         }
         request
     }
@@ -90,15 +94,24 @@ mod tests {
     #[test]
     fn calls_without_the_configured_token_are_unauthenticated() {
         let mut check = RequireToken::new(Some(SecretString::from("s3cret")));
-        assert_eq!(check.call(request_with(None)).unwrap_err().code(), tonic::Code::Unauthenticated);
-        assert_eq!(check.call(request_with(Some("wrong"))).unwrap_err().code(), tonic::Code::Unauthenticated);
+        assert_eq!(
+            check.call(request_with(None)).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+        assert_eq!(
+            check.call(request_with(Some("wrong"))).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
         assert!(check.call(request_with(Some("s3cret"))).is_ok());
     }
 
     #[test]
     fn attached_token_satisfies_the_check() {
         let secret = SecretString::from("s3cret");
-        let request = AttachToken::new(Some(&secret)).unwrap().call(Request::new(())).unwrap();
+        let request = AttachToken::new(Some(&secret))
+            .unwrap()
+            .call(Request::new(()))
+            .unwrap();
         assert!(RequireToken::new(Some(secret)).call(request).is_ok());
     }
 }

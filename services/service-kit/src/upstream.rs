@@ -82,7 +82,9 @@ impl AllowList {
     /// Resolves the host and port of a URL (default ports by scheme: ws/http 80, wss/https 443).
     pub async fn resolve_url(&self, url: &url::Url) -> Result<Vec<SocketAddr>, UpstreamError> {
         let host = url.host_str().ok_or(UpstreamError::Malformed)?;
-        let port = url.port_or_known_default().ok_or(UpstreamError::Malformed)?;
+        let port = url
+            .port_or_known_default()
+            .ok_or(UpstreamError::Malformed)?;
         self.resolve(host, port).await
     }
 }
@@ -122,9 +124,18 @@ mod tests {
     #[tokio::test]
     async fn resolving_refuses_addresses_outside_the_list() {
         let list = AllowList::loopback();
-        assert_eq!(list.resolve("127.0.0.1", 5900).await.unwrap(), vec!["127.0.0.1:5900".parse().unwrap()]);
-        assert_eq!(list.resolve("[::1]", 1).await.unwrap(), vec!["[::1]:1".parse().unwrap()]);
-        assert_eq!(list.resolve("10.0.0.7", 5900).await, Err(UpstreamError::NotAllowed));
+        assert_eq!(
+            list.resolve("127.0.0.1", 5900).await.unwrap(),
+            vec!["127.0.0.1:5900".parse().unwrap()]
+        );
+        assert_eq!(
+            list.resolve("[::1]", 1).await.unwrap(),
+            vec!["[::1]:1".parse().unwrap()]
+        );
+        assert_eq!(
+            list.resolve("10.0.0.7", 5900).await,
+            Err(UpstreamError::NotAllowed)
+        );
         assert_eq!(list.resolve("", 5900).await, Err(UpstreamError::Malformed));
     }
 }

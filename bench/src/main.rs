@@ -1,0 +1,130 @@
+//! `relay-bench`: measures input→update latency, throughput and memory per socket of four
+//! ways to reach an RFB server, in one run, and prints a Markdown report on stdout
+//! (progress goes to stderr).
+
+use bench::measure::{self, Fixture, Plan};
+use bench::report;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "relay-bench",
+    about = "Side-by-side benchmark of the gateway's VNC relay"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the benchmark (the default).
+    Run(RunArgs),
+    /// Internal: host a verification service and a gateway for the parent benchmark.
+    HostGateway {
+        /// The browser session's `vnc_url`.
+        #[arg(long)]
+        upstream: String,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+struct RunArgs {
+    /// Measured pointer→update round trips per path.
+    #[arg(long, env = "RELAY_BENCH_SAMPLES", default_value_t = 2000)]
+    samples: usize,
+    /// Unmeasured round trips per path before measuring.
+    #[arg(long, env = "RELAY_BENCH_WARMUP", default_value_t = 200)]
+    warmup: usize,
+    /// Rounds the latency and throughput runs are split into (paths rotate every round).
+    #[arg(long, env = "RELAY_BENCH_ROUNDS", default_value_t = 10)]
+    rounds: usize,
+    /// MiB of framebuffer updates fetched per path.
+    #[arg(long, env = "RELAY_BENCH_THROUGHPUT_MIB", default_value_t = 200)]
+    throughput_mib: usize,
+    /// KiB of raw pixels per full framebuffer update.
+    #[arg(long, env = "RELAY_BENCH_UPDATE_KIB", default_value_t = 64)]
+    update_kib: usize,
+    /// Update requests kept outstanding (noVNC keeps one).
+    #[arg(long, env = "RELAY_BENCH_WINDOW", default_value_t = 1)]
+    window: usize,
+    /// Idle sockets opened per path in each memory round. One websockify failed new
+    /// connections past ~400-600 concurrent ones here, so keep idle × rounds ≤ 400.
+    #[arg(long, env = "RELAY_BENCH_IDLE", default_value_t = 100)]
+    idle: usize,
+    /// Memory rounds (idle sockets accumulate across rounds).
+    #[arg(long, env = "RELAY_BENCH_MEMORY_ROUNDS", default_value_t = 4)]
+    memory_rounds: usize,
+    /// The websockify program.
+    #[arg(
+        long,
+        env = "RELAY_BENCH_WEBSOCKIFY",
+        default_value = "/usr/bin/websockify"
+    )]
+    websockify: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::HostGateway { upstream }) => bench::host::serve(upstream).await,
+        Some(Command::Run(args)) => run(args).await,
+        None => run(cli.run).await,
+    }
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let plan = Plan {
+        samples: args.samples,
+        warmup: args.warmup,
+        rounds: args.rounds.max(1),
+        throughput_mib: args.throughput_mib,
+        window: args.window.max(1),
+        idle: args.idle,
+        memory_rounds: args.memory_rounds,
+        websockify: args.websockify,
+    };
+    let mut fixture = Fixture::start(args.update_kib * 1024, &plan.websockify).await?;
+    let header = header(&plan, fixture.server.full_update_len);
+    let results = measure::run(&mut fixture, &plan).await;
+    fixture.stop().await;
+    println!("{}", report::render(&header, &plan, &results?));
+    Ok(())
+}
+
+/// Date, machine and parameters.
+fn header(plan: &Plan, update_len: usize) -> Vec<String> {
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                l.strip_prefix("model name")?
+                    .split(':')
+                    .nth(1)
+                    .map(str::trim)
+                    .map(str::to_owned)
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let websockify = std::process::Command::new("dpkg-query")
+        .args(["-W", "-f", "${Version}", "websockify"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    vec![
+        format!("relay-bench, {} UTC", chrono::Utc::now().format("%Y-%m-%d %H:%M")),
+        format!("machine: {cpus} cores ({model}), Linux {}, shared with other work", kernel.trim()),
+        format!("websockify {websockify} ({}); gateway and verification in a child process each for (c) and (d)", plan.websockify),
+        format!(
+            "latency: {} pointer round trips per path after {} warm-up; throughput: {} MiB per path of {update_len}-byte updates, {} outstanding request(s); memory: {} idle sockets per path × {} rounds",
+            plan.samples, plan.warmup, plan.throughput_mib, plan.window, plan.idle, plan.memory_rounds
+        ),
+    ]
+}

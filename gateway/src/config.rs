@@ -1,0 +1,234 @@
+//! Typed configuration of the gateway: clap flags, each with a `GATEWAY_*` env var and a
+//! default that works on one machine. Loaded once at startup; tests build it with
+//! [`Config::for_tests`] or `Cli::try_parse_from`, never through the process environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
+use service_kit::upstream::AllowList;
+
+use crate::vnc::tls::UpstreamCa;
+
+/// The `gateway` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "gateway",
+    version,
+    about = "browser-stream gateway: WebSocket edge between viewers and remote browsers"
+)]
+pub struct Cli {
+    /// What to run (default: `serve`).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Flags of `serve` when no subcommand is given.
+    #[command(flatten)]
+    pub serve: Config,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the WebSocket, HTTP and gRPC control endpoints.
+    Serve(Config),
+}
+
+impl Cli {
+    /// The serve configuration, whichever way it was given.
+    pub fn into_config(self) -> Config {
+        match self.command {
+            Some(Command::Serve(config)) => config,
+            None => self.serve,
+        }
+    }
+}
+
+/// Everything `gateway serve` needs.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// HTTP/WebSocket listen address (port 0 picks a free port).
+    #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// gRPC listen address of the control service (`browserstream.control.v1`).
+    #[arg(long, env = "GATEWAY_GRPC_LISTEN", default_value = "127.0.0.1:8081")]
+    pub grpc_listen: SocketAddr,
+    /// URL of the verification service (`http://ip:port`).
+    #[arg(
+        long,
+        env = "GATEWAY_VERIFICATION_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub verification_url: String,
+    /// URL of the cdp-executor (`http://ip:port`); without it copy/paste through the browser
+    /// answer with an error.
+    #[arg(long, env = "GATEWAY_CDP_EXECUTOR_URL")]
+    pub cdp_executor_url: Option<String>,
+    /// Shared pairing and control bus for several replicas (`redis://host:6379/`, optionally
+    /// `?prefix=…` for the key prefix, default `browser-stream:`). Without it, pairing and
+    /// control live in this process's memory: run one replica.
+    #[arg(long, env = "GATEWAY_BUS")]
+    pub bus: Option<String>,
+    /// Comma-separated Origins allowed to open stream sockets; empty means any Origin.
+    #[arg(long, env = "GATEWAY_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// CIDRs that VNC upstreams must resolve into (default loopback only).
+    #[arg(long, env = "GATEWAY_UPSTREAM_ALLOW", default_value = "127.0.0.0/8,::1/128", value_parser = parse_allow_list)]
+    pub upstream_allow: AllowList,
+    /// How long an API-key authentication result may be reused.
+    #[arg(long, env = "GATEWAY_AUTH_CACHE_TTL", default_value = "10s", value_parser = parse_duration)]
+    pub auth_cache_ttl: Duration,
+    /// WebSocket ping interval towards the frontend.
+    #[arg(long, env = "GATEWAY_PING_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub ping_interval: Duration,
+    /// No pong for this long closes the socket with `timeout`.
+    #[arg(long, env = "GATEWAY_PONG_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub pong_timeout: Duration,
+    /// Upstream (VNC) connect timeout.
+    #[arg(long, env = "GATEWAY_CONNECT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+    /// RFB handshake timeout (ProtocolVersion to ServerInit).
+    #[arg(long, env = "GATEWAY_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+    /// How long control outlives its holder's last socket before returning to the agent.
+    #[arg(long, env = "GATEWAY_CONTROL_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub control_grace: Duration,
+    /// How long shutdown waits for sockets to close before exiting.
+    #[arg(long, env = "GATEWAY_DRAIN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub drain_grace: Duration,
+    /// Deadline of every call to verification.
+    #[arg(long, env = "GATEWAY_VERIFICATION_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub verification_timeout: Duration,
+    /// Deadline of every cdp-executor call (Message-channel operations, the VNC copy effect,
+    /// opening the user-event stream); a navigation waits for the page to load within it.
+    #[arg(long, env = "GATEWAY_EXECUTOR_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub executor_timeout: Duration,
+    /// PEM file of extra root certificates trusted for `wss://` VNC upstreams, besides the
+    /// system's (read at startup; a bad file stops the gateway from starting).
+    #[arg(long, env = "GATEWAY_UPSTREAM_CA", value_parser = crate::vnc::tls::parse_upstream_ca)]
+    pub upstream_ca: Option<UpstreamCa>,
+    /// Minimum interval between two activity reports of one browser session.
+    #[arg(long, env = "GATEWAY_ACTIVITY_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub activity_interval: Duration,
+    /// Bound of the upstream→frontend queue, in chunks; a frontend that lets it fill is closed
+    /// with `slow-consumer`.
+    #[arg(long, env = "GATEWAY_OUTBOUND_QUEUE", default_value_t = 256)]
+    pub outbound_queue: usize,
+    /// Largest WebSocket message accepted from a frontend, in bytes.
+    #[arg(long, env = "GATEWAY_MAX_FRAME", default_value_t = 4 * 1024 * 1024)]
+    pub max_frame: usize,
+    /// Most concurrent stream sockets on this replica.
+    #[arg(long, env = "GATEWAY_MAX_SOCKETS", default_value_t = 10_000)]
+    pub max_sockets: usize,
+    /// Directory served at `/` (the viewer page) when it exists.
+    #[arg(long, env = "GATEWAY_WEB_ROOT", default_value = "web")]
+    pub web_root: PathBuf,
+    /// Service token attached to calls to verification and the executor, and required on the
+    /// gRPC control service.
+    #[arg(long, env = "GATEWAY_SERVICE_TOKEN")]
+    pub service_token: Option<SecretString>,
+}
+
+/// Accepts `250ms`, `10s`, `2m` or bare seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| (&s[..i], &s[i..]));
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration `{s}`"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("invalid duration unit in `{s}` (use ms, s or m)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("invalid duration `{s}`"))
+}
+
+fn parse_allow_list(s: &str) -> Result<AllowList, String> {
+    AllowList::parse(s).map_err(|e| format!("invalid CIDR list: {e}"))
+}
+
+impl Config {
+    /// A configuration for tests: port 0 everywhere, short timeouts.
+    pub fn for_tests(verification_url: String) -> Self {
+        let ms = Duration::from_millis;
+        Self {
+            listen: "127.0.0.1:0".parse().expect("static address"),
+            grpc_listen: "127.0.0.1:0".parse().expect("static address"),
+            verification_url,
+            cdp_executor_url: None,
+            bus: None,
+            allowed_origins: Vec::new(),
+            upstream_allow: AllowList::loopback(),
+            auth_cache_ttl: ms(500),
+            ping_interval: ms(500),
+            pong_timeout: ms(5_000),
+            connect_timeout: ms(5_000),
+            handshake_timeout: ms(5_000),
+            // Long enough that a test's socket always connects before control lapses; tests
+            // of the grace period itself shorten it.
+            control_grace: ms(5_000),
+            drain_grace: ms(3_000),
+            verification_timeout: ms(3_000),
+            executor_timeout: ms(15_000),
+            upstream_ca: None,
+            activity_interval: ms(200),
+            outbound_queue: 64,
+            max_frame: 4 * 1024 * 1024,
+            max_sockets: 1_000,
+            web_root: PathBuf::from("web"),
+            service_token: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_milliseconds_seconds_and_minutes() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5h").is_err());
+    }
+
+    #[test]
+    fn serve_is_the_default_subcommand_and_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "gateway",
+            "--listen",
+            "127.0.0.1:0",
+            "--allowed-origins",
+            "https://a.example,https://b.example",
+            "--ping-interval",
+            "2s",
+        ])
+        .unwrap();
+        let config = cli.into_config();
+        assert_eq!(config.listen.port(), 0);
+        assert_eq!(
+            config.allowed_origins,
+            vec!["https://a.example", "https://b.example"]
+        );
+        assert_eq!(config.ping_interval, Duration::from_secs(2));
+        assert_eq!(config.executor_timeout, Duration::from_secs(30));
+        let flagged = Cli::try_parse_from(["gateway", "--executor-timeout", "750ms"]).unwrap();
+        assert_eq!(
+            flagged.into_config().executor_timeout,
+            Duration::from_millis(750)
+        );
+        let explicit =
+            Cli::try_parse_from(["gateway", "serve", "--upstream-allow", "10.0.0.0/8"]).unwrap();
+        let config = explicit.into_config();
+        assert!(config.upstream_allow.allows("10.1.2.3".parse().unwrap()));
+        assert!(!config.upstream_allow.allows("127.0.0.1".parse().unwrap()));
+    }
+}

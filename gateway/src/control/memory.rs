@@ -1,0 +1,329 @@
+//! The in-memory [`ControlBus`]: pairing and control state of one replica (no `--bus`).
+//! One mutex guards the maps; no `.await` happens while it is held, so it never blocks long.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::{
+    BusError, ControlBus, ControlReason, ControlState, PairEvent, Registration, INBOX_CAPACITY,
+};
+use crate::entity::{ChannelKind, SessionKey, StreamKey};
+
+/// Pairing and control state in this process.
+#[derive(Clone)]
+pub struct MemoryBus {
+    inner: Arc<Mutex<Inner>>,
+    grace: Duration,
+}
+
+#[derive(Default)]
+struct Inner {
+    sockets: HashMap<(StreamKey, ChannelKind), SocketEntry>,
+    sessions: HashMap<SessionKey, SessionEntry>,
+    next_id: u64,
+}
+
+struct SocketEntry {
+    id: u64,
+    superseded: CancellationToken,
+    inbox: mpsc::Sender<PairEvent>,
+}
+
+struct SessionEntry {
+    state: watch::Sender<ControlState>,
+    /// Open sockets per client_id, to know when the holder has none left.
+    sockets_by_client: HashMap<String, usize>,
+}
+
+impl SessionEntry {
+    fn new() -> Self {
+        Self {
+            state: watch::Sender::new(ControlState::agent()),
+            sockets_by_client: HashMap::new(),
+        }
+    }
+
+    fn client_sockets(&self, client_id: &str) -> usize {
+        self.sockets_by_client.get(client_id).copied().unwrap_or(0)
+    }
+
+    fn set(&self, holder: Option<String>, reason: ControlReason) -> ControlState {
+        self.state.send_modify(|state| {
+            state.previous_holder = state.holder.take();
+            state.holder = holder;
+            state.reason = reason;
+            state.changed_at = SystemTime::now();
+            state.generation += 1;
+        });
+        self.state.borrow().clone()
+    }
+}
+
+impl MemoryBus {
+    /// A bus whose control outlives its holder's sockets by `grace`.
+    pub fn new(grace: Duration) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Inner::default())),
+            grace,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        lock(&self.inner)
+    }
+
+    fn take(&self, session: &SessionKey, client_id: &str) -> ControlState {
+        let mut inner = self.lock();
+        let entry = inner
+            .sessions
+            .entry(session.clone())
+            .or_insert_with(SessionEntry::new);
+        let previous = entry.state.borrow().holder.clone();
+        let reason = match previous {
+            Some(ref p) if p != client_id => ControlReason::TakenByAnotherViewer,
+            _ => ControlReason::None,
+        };
+        let state = entry.set(Some(client_id.to_owned()), reason);
+        let idle = entry.client_sockets(client_id) == 0;
+        drop(inner);
+        tracing::info!(audit = "control-change", browser_session.id = %session.browser_session_id, client.id = client_id, "user took control");
+        if idle {
+            // Taken before any socket of the client exists: the grace period still bounds it.
+            self.start_grace(session.clone(), client_id.to_owned());
+        }
+        state
+    }
+
+    fn cede(&self, session: &SessionKey, client_id: &str) -> ControlState {
+        let mut inner = self.lock();
+        let entry = inner
+            .sessions
+            .entry(session.clone())
+            .or_insert_with(SessionEntry::new);
+        let holds = entry.state.borrow().is_held_by(client_id);
+        if holds {
+            tracing::info!(audit = "control-change", browser_session.id = %session.browser_session_id, client.id = client_id, "user ceded control");
+            return entry.set(None, ControlReason::Ceded);
+        }
+        entry.state.send_modify(|state| state.generation += 1);
+        let state = entry.state.borrow().clone();
+        state
+    }
+
+    fn subscribe(&self, session: &SessionKey) -> watch::Receiver<ControlState> {
+        let mut inner = self.lock();
+        inner
+            .sessions
+            .entry(session.clone())
+            .or_insert_with(SessionEntry::new)
+            .state
+            .subscribe()
+    }
+
+    fn start_grace(&self, session: SessionKey, client_id: String) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let inner = Arc::clone(&self.inner);
+        let grace = self.grace;
+        let span =
+            tracing::debug_span!("control.grace", browser_session.id = %session.browser_session_id);
+        handle.spawn(
+            async move {
+                tokio::time::sleep(grace).await;
+                expire_grace(&inner, &session, &client_id);
+            }
+            .instrument(span),
+        );
+    }
+
+    fn register_now(
+        &self,
+        key: StreamKey,
+        channel: ChannelKind,
+        session: SessionKey,
+    ) -> Registration {
+        let (inbox_tx, inbox) = mpsc::channel(INBOX_CAPACITY);
+        let superseded = CancellationToken::new();
+        let mut inner = self.lock();
+        inner.next_id += 1;
+        let id = inner.next_id;
+        let entry = SocketEntry {
+            id,
+            superseded: superseded.clone(),
+            inbox: inbox_tx,
+        };
+        if let Some(old) = inner.sockets.insert((key.clone(), channel), entry) {
+            old.superseded.cancel();
+        }
+        let session_entry = inner
+            .sessions
+            .entry(session.clone())
+            .or_insert_with(SessionEntry::new);
+        *session_entry
+            .sockets_by_client
+            .entry(key.client_id.clone())
+            .or_insert(0) += 1;
+        let control = session_entry.state.subscribe();
+        drop(inner);
+        let guard = Deregister {
+            bus: self.clone(),
+            key,
+            channel,
+            session,
+            id,
+        };
+        Registration {
+            superseded,
+            inbox,
+            control,
+            _guard: Box::new(guard),
+        }
+    }
+
+    fn deregister(&self, key: &StreamKey, channel: ChannelKind, session: &SessionKey, id: u64) {
+        let mut inner = self.lock();
+        let slot = (key.clone(), channel);
+        if inner.sockets.get(&slot).is_some_and(|e| e.id == id) {
+            inner.sockets.remove(&slot);
+        }
+        let Some(entry) = inner.sessions.get_mut(session) else {
+            return;
+        };
+        let count = entry
+            .sockets_by_client
+            .entry(key.client_id.clone())
+            .or_insert(1);
+        *count -= 1;
+        let last = *count == 0;
+        if last {
+            entry.sockets_by_client.remove(&key.client_id);
+        }
+        let holder_left = last && entry.state.borrow().is_held_by(&key.client_id);
+        let unused = entry.sockets_by_client.is_empty()
+            && entry.state.borrow().holder.is_none()
+            && entry.state.receiver_count() == 0;
+        if unused {
+            inner.sessions.remove(session);
+        }
+        drop(inner);
+        if holder_left {
+            self.start_grace(session.clone(), key.client_id.clone());
+        }
+    }
+
+    fn send_now(&self, key: &StreamKey, channel: ChannelKind, event: PairEvent) -> bool {
+        let inner = self.lock();
+        let Some(entry) = inner.sockets.get(&(key.clone(), channel)) else {
+            return false;
+        };
+        match entry.inbox.try_send(event) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::debug!(error.message = %error, "paired socket inbox full or closed; event dropped");
+                false
+            }
+        }
+    }
+}
+
+fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+    // A panic while holding the lock leaves consistent maps (no multi-step invariants span
+    // a panic point), so a poisoned lock is still usable.
+    inner
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn expire_grace(inner: &Mutex<Inner>, session: &SessionKey, client_id: &str) {
+    let inner = lock(inner);
+    let Some(entry) = inner.sessions.get(session) else {
+        return;
+    };
+    if entry.state.borrow().is_held_by(client_id) && entry.client_sockets(client_id) == 0 {
+        tracing::info!(audit = "control-change", browser_session.id = %session.browser_session_id, client.id = client_id, "control grace expired; agent in control");
+        entry.set(None, ControlReason::GraceExpired);
+    }
+}
+
+struct Deregister {
+    bus: MemoryBus,
+    key: StreamKey,
+    channel: ChannelKind,
+    session: SessionKey,
+    id: u64,
+}
+
+impl Drop for Deregister {
+    fn drop(&mut self) {
+        self.bus
+            .deregister(&self.key, self.channel, &self.session, self.id);
+    }
+}
+
+impl ControlBus for MemoryBus {
+    fn register(
+        &self,
+        key: StreamKey,
+        channel: ChannelKind,
+        session: SessionKey,
+    ) -> BoxFuture<'_, Result<Registration, BusError>> {
+        let registration = self.register_now(key, channel, session);
+        async move { Ok(registration) }.boxed()
+    }
+
+    fn take_control(
+        &self,
+        session: &SessionKey,
+        client_id: &str,
+    ) -> BoxFuture<'_, Result<ControlState, BusError>> {
+        let state = self.take(session, client_id);
+        async move { Ok(state) }.boxed()
+    }
+
+    fn cede_control(
+        &self,
+        session: &SessionKey,
+        client_id: &str,
+    ) -> BoxFuture<'_, Result<ControlState, BusError>> {
+        let state = self.cede(session, client_id);
+        async move { Ok(state) }.boxed()
+    }
+
+    fn control(&self, session: &SessionKey) -> BoxFuture<'_, Result<ControlState, BusError>> {
+        let state = self
+            .lock()
+            .sessions
+            .get(session)
+            .map_or_else(ControlState::agent, |e| e.state.borrow().clone());
+        async move { Ok(state) }.boxed()
+    }
+
+    fn watch_control(
+        &self,
+        session: &SessionKey,
+    ) -> BoxFuture<'_, Result<watch::Receiver<ControlState>, BusError>> {
+        let receiver = self.subscribe(session);
+        async move { Ok(receiver) }.boxed()
+    }
+
+    fn send_to_pair(
+        &self,
+        key: &StreamKey,
+        channel: ChannelKind,
+        event: PairEvent,
+    ) -> BoxFuture<'_, Result<bool, BusError>> {
+        let sent = self.send_now(key, channel, event);
+        async move { Ok(sent) }.boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests;

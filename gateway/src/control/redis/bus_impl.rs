@@ -1,0 +1,73 @@
+//! [`ControlBus`] for [`RedisBus`]: thin async adapters over the shared state.
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use tokio::sync::watch;
+
+use super::RedisBus;
+use crate::control::{BusError, ControlBus, ControlState, PairEvent, Registration};
+use crate::entity::{ChannelKind, SessionKey, StreamKey};
+
+impl ControlBus for RedisBus {
+    fn register(
+        &self,
+        key: StreamKey,
+        channel: ChannelKind,
+        session: SessionKey,
+    ) -> BoxFuture<'_, Result<Registration, BusError>> {
+        async move { self.shared.register(key, channel, session).await }.boxed()
+    }
+
+    fn take_control(
+        &self,
+        session: &SessionKey,
+        client_id: &str,
+    ) -> BoxFuture<'_, Result<ControlState, BusError>> {
+        let (session, client_id) = (session.clone(), client_id.to_owned());
+        async move {
+            let state = self.shared.change("take", &session, &client_id).await?;
+            tracing::info!(audit = "control-change", browser_session.id = %session.browser_session_id, client.id = client_id, "user took control");
+            Ok(state)
+        }
+        .boxed()
+    }
+
+    fn cede_control(
+        &self,
+        session: &SessionKey,
+        client_id: &str,
+    ) -> BoxFuture<'_, Result<ControlState, BusError>> {
+        let (session, client_id) = (session.clone(), client_id.to_owned());
+        async move { self.shared.change("cede", &session, &client_id).await }.boxed()
+    }
+
+    fn control(&self, session: &SessionKey) -> BoxFuture<'_, Result<ControlState, BusError>> {
+        let session = session.clone();
+        async move { self.shared.read_state(&session, false).await }.boxed()
+    }
+
+    fn watch_control(
+        &self,
+        session: &SessionKey,
+    ) -> BoxFuture<'_, Result<watch::Receiver<ControlState>, BusError>> {
+        let session = session.clone();
+        async move {
+            self.shared.wait_subscribed().await?;
+            let receiver = self.shared.local_watch(&session);
+            // Subscribed first, then read: no change can fall between the two.
+            self.shared.read_state(&session, false).await?;
+            Ok(receiver)
+        }
+        .boxed()
+    }
+
+    fn send_to_pair(
+        &self,
+        key: &StreamKey,
+        channel: ChannelKind,
+        event: PairEvent,
+    ) -> BoxFuture<'_, Result<bool, BusError>> {
+        let key = key.clone();
+        async move { self.shared.send_to_pair(&key, channel, event).await }.boxed()
+    }
+}

@@ -1,0 +1,49 @@
+//! How the Redis bus is set up, and how the gateway configuration maps onto it.
+
+use std::time::Duration;
+
+use super::{wire, DEFAULT_PREFIX};
+use crate::config::Config;
+
+/// How the Redis bus is set up.
+#[derive(Debug, Clone)]
+pub struct RedisBusOptions {
+    /// `redis://…` without the `prefix` query parameter.
+    pub url: String,
+    /// Prefix of every key and channel.
+    pub prefix: String,
+    /// How long control outlives its holder's last socket.
+    pub grace: Duration,
+    /// Deadline of every Redis call (and of waiting for the subscription).
+    pub call_timeout: Duration,
+    /// How long a socket counts as open without a refresh (refreshed every third of it).
+    pub socket_ttl: Duration,
+    /// How often this replica expires due grace deadlines.
+    pub sweep_interval: Duration,
+}
+
+impl RedisBusOptions {
+    /// From the gateway configuration: `--bus redis://host:port/db?prefix=…` (the prefix
+    /// defaults to [`DEFAULT_PREFIX`]); the grace period is `--control-grace`, the call
+    /// deadline `--connect-timeout`; a socket's liveness lasts twice a ping round
+    /// (`--ping-interval` + `--pong-timeout`, kept within 2–15 s), after which a socket that
+    /// stopped answering is closed anyway; it only matters when a replica dies without
+    /// deregistering. The sweep runs every quarter of the grace (20 ms to 1 s).
+    pub fn from_config(config: &Config, url: &str) -> anyhow::Result<Self> {
+        let (url, prefix) = wire::split_prefix(url, DEFAULT_PREFIX)?;
+        let socket_ttl =
+            ((config.ping_interval + config.pong_timeout) * 2).clamp(secs(2), secs(15));
+        Ok(Self {
+            url,
+            prefix,
+            grace: config.control_grace,
+            call_timeout: config.connect_timeout,
+            socket_ttl,
+            sweep_interval: (config.control_grace / 4).clamp(Duration::from_millis(20), secs(1)),
+        })
+    }
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}

@@ -1,0 +1,129 @@
+//! Identities the gateway routes by: entity kinds and ids, the browser session that control
+//! belongs to, and the stream key that pairs a client's VNC and Message sockets (PROTOCOL §1).
+
+use proto::verification::v1 as pb;
+
+/// What an entity id names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntityKind {
+    /// A browser session (`pbs_…`).
+    BrowserSession,
+    /// A task (`tsk_…`).
+    Task,
+    /// A workflow run (`wr_…`).
+    WorkflowRun,
+}
+
+impl EntityKind {
+    /// The wire name (`browser_session`, `task`, `workflow_run`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BrowserSession => "browser_session",
+            Self::Task => "task",
+            Self::WorkflowRun => "workflow_run",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "browser_session" => Some(Self::BrowserSession),
+            "task" => Some(Self::Task),
+            "workflow_run" => Some(Self::WorkflowRun),
+            _ => None,
+        }
+    }
+
+    /// The protobuf enum value.
+    pub fn to_pb(self) -> pb::EntityKind {
+        match self {
+            Self::BrowserSession => pb::EntityKind::BrowserSession,
+            Self::Task => pb::EntityKind::Task,
+            Self::WorkflowRun => pb::EntityKind::WorkflowRun,
+        }
+    }
+
+    /// From the protobuf enum value (UNSPECIFIED is `None`).
+    pub fn from_pb(kind: i32) -> Option<Self> {
+        match pb::EntityKind::try_from(kind).ok()? {
+            pb::EntityKind::BrowserSession => Some(Self::BrowserSession),
+            pb::EntityKind::Task => Some(Self::Task),
+            pb::EntityKind::WorkflowRun => Some(Self::WorkflowRun),
+            pb::EntityKind::Unspecified => None,
+        }
+    }
+}
+
+/// Longest entity id or client id accepted from a client.
+pub const MAX_ID_LEN: usize = 128;
+
+/// One entity of one organization.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EntityKey {
+    /// The owning organization (from the credential, never from the URL).
+    pub organization_id: String,
+    /// Kind of the entity.
+    pub kind: EntityKind,
+    /// Its id.
+    pub id: String,
+}
+
+impl EntityKey {
+    /// The protobuf form used by `Watch`.
+    pub fn to_watched(&self) -> pb::WatchedEntity {
+        pb::WatchedEntity {
+            organization_id: self.organization_id.clone(),
+            entity: Some(pb::EntityRef {
+                kind: self.kind.to_pb() as i32,
+                id: self.id.clone(),
+            }),
+        }
+    }
+
+    /// From the protobuf form (`None` when malformed).
+    pub fn from_watched(watched: &pb::WatchedEntity) -> Option<Self> {
+        let entity = watched.entity.as_ref()?;
+        Some(Self {
+            organization_id: watched.organization_id.clone(),
+            kind: EntityKind::from_pb(entity.kind)?,
+            id: entity.id.clone(),
+        })
+    }
+}
+
+/// The browser session control belongs to (one controller per session, PROTOCOL §5).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SessionKey {
+    /// The owning organization.
+    pub organization_id: String,
+    /// `pbs_…`.
+    pub browser_session_id: String,
+}
+
+/// (organization, entity kind, entity id, client_id): what pairs a client's sockets.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StreamKey {
+    /// The entity streamed.
+    pub entity: EntityKey,
+    /// The viewer's client id (≤ 128 characters).
+    pub client_id: String,
+}
+
+/// The kind of a stream socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChannelKind {
+    /// Binary RFB.
+    Vnc,
+    /// JSON messages.
+    Message,
+}
+
+impl ChannelKind {
+    /// The metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Vnc => "vnc",
+            Self::Message => "message",
+        }
+    }
+}

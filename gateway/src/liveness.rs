@@ -1,0 +1,199 @@
+//! Entity liveness: ONE `Watch` stream per gateway to verification. A socket holds a
+//! [`LivenessGuard`] for its entity (refcounted: the entity is added on the first socket and
+//! removed after the last); when verification says the entity ended, every guard's `ended`
+//! token fires at once. A broken stream is re-opened with backoff and everything re-added.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use proto::verification::v1 as pb;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::entity::EntityKey;
+use crate::verify::Client;
+
+/// Bound of the add/remove queue towards the stream task; when full the stream is re-opened
+/// (which re-adds every entity), so a change is never lost.
+const COMMAND_QUEUE: usize = 4096;
+/// Longest pause between two reconnect attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Watches entities for the whole replica.
+#[derive(Clone)]
+pub struct Liveness {
+    entries: Arc<Mutex<HashMap<EntityKey, Entry>>>,
+    commands: mpsc::Sender<pb::WatchRequest>,
+    /// Cancelled to force the stream task to re-open (after a lost command).
+    resync: Arc<Mutex<CancellationToken>>,
+}
+
+struct Entry {
+    sockets: usize,
+    ended: CancellationToken,
+}
+
+/// One socket's interest in an entity. Dropping it releases the interest.
+pub struct LivenessGuard {
+    liveness: Liveness,
+    entity: EntityKey,
+    /// Fires when the entity stops being live.
+    pub ended: CancellationToken,
+}
+
+impl Drop for LivenessGuard {
+    fn drop(&mut self) {
+        self.liveness.release(&self.entity);
+    }
+}
+
+impl Liveness {
+    /// Starts the stream task (ends with `shutdown`).
+    pub fn start(client: Client, shutdown: CancellationToken) -> Self {
+        let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
+        let liveness = Self {
+            entries: Arc::default(),
+            commands,
+            resync: Arc::new(Mutex::new(CancellationToken::new())),
+        };
+        let task = liveness.clone();
+        tokio::spawn(async move { task.run(client, rx, shutdown).await });
+        liveness
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<EntityKey, Entry>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a socket's interest in `entity`.
+    pub fn watch(&self, entity: EntityKey) -> LivenessGuard {
+        let mut entries = self.lock();
+        let entry = entries.entry(entity.clone()).or_insert_with(|| Entry {
+            sockets: 0,
+            ended: CancellationToken::new(),
+        });
+        entry.sockets += 1;
+        let first = entry.sockets == 1;
+        let ended = entry.ended.clone();
+        drop(entries);
+        if first {
+            self.command(pb::watch_request::Change::Add(entity.to_watched()));
+        }
+        LivenessGuard {
+            liveness: self.clone(),
+            entity,
+            ended,
+        }
+    }
+
+    fn release(&self, entity: &EntityKey) {
+        let mut entries = self.lock();
+        let Some(entry) = entries.get_mut(entity) else {
+            return;
+        };
+        entry.sockets -= 1;
+        if entry.sockets > 0 {
+            return;
+        }
+        entries.remove(entity);
+        drop(entries);
+        self.command(pb::watch_request::Change::Remove(entity.to_watched()));
+    }
+
+    fn command(&self, change: pb::watch_request::Change) {
+        if self
+            .commands
+            .try_send(pb::WatchRequest {
+                change: Some(change),
+            })
+            .is_err()
+        {
+            tracing::warn!("watch command queue full; re-opening the watch stream");
+            self.resync
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .cancel();
+        }
+    }
+
+    fn ended(&self, event: &pb::WatchEvent) {
+        let Some(entity) = event.entity.as_ref().and_then(EntityKey::from_watched) else {
+            return;
+        };
+        if let Some(entry) = self.lock().remove(&entity) {
+            tracing::info!(entity.kind = entity.kind.as_str(), entity.id = %entity.id, reason = %event.reason, "entity ended; closing its sockets");
+            entry.ended.cancel();
+        }
+    }
+
+    async fn run(
+        self,
+        client: Client,
+        mut commands: mpsc::Receiver<pb::WatchRequest>,
+        shutdown: CancellationToken,
+    ) {
+        let mut backoff = Duration::from_millis(100);
+        while !shutdown.is_cancelled() {
+            let resync = {
+                let mut slot = self.resync.lock().unwrap_or_else(|p| p.into_inner());
+                *slot = CancellationToken::new();
+                slot.clone()
+            };
+            match self
+                .session(client.clone(), &mut commands, &shutdown, &resync)
+                .await
+            {
+                Ok(()) => backoff = Duration::from_millis(100),
+                Err(status) => {
+                    tracing::warn!(grpc.code = ?status.code(), "watch stream broke; reconnecting")
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// One Watch stream: re-adds every entity, then forwards commands and events.
+    async fn session(
+        &self,
+        mut client: Client,
+        commands: &mut mpsc::Receiver<pb::WatchRequest>,
+        shutdown: &CancellationToken,
+        resync: &CancellationToken,
+    ) -> Result<(), tonic::Status> {
+        // Commands queued before this stream are covered by the snapshot below.
+        while commands.try_recv().is_ok() {}
+        let snapshot: Vec<_> = self.lock().keys().map(EntityKey::to_watched).collect();
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE + snapshot.len());
+        for entity in snapshot {
+            let _ = tx.try_send(pb::WatchRequest {
+                change: Some(pb::watch_request::Change::Add(entity)),
+            });
+        }
+        let mut events = client.watch(ReceiverStream::new(rx)).await?.into_inner();
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                () = resync.cancelled() => return Ok(()),
+                command = commands.recv() => {
+                    let Some(command) = command else { return Ok(()) };
+                    if tx.send(command).await.is_err() {
+                        return Err(tonic::Status::unavailable("watch request stream closed"));
+                    }
+                }
+                event = events.message() => match event? {
+                    Some(event) => self.ended(&event),
+                    None => return Err(tonic::Status::unavailable("watch stream ended")),
+                },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

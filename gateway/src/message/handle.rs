@@ -1,0 +1,206 @@
+//! What each inbound kind and each event from the paired VNC socket does. Control and pairing
+//! are handled inline, in arrival order (fast: one bus call); browser operations are spawned,
+//! bounded by the socket's semaphore, so a slow screenshot never delays `take-control`.
+
+use std::sync::Arc;
+
+use super::kinds::{Inbound, Interactor, Outbound};
+use super::socket::Ctx;
+use super::{exfiltration, ops};
+use crate::close::CloseReason;
+use crate::control::PairEvent;
+use crate::entity::ChannelKind;
+use crate::policy::Platform;
+
+/// Handles one parsed inbound message.
+pub async fn inbound(ctx: &Arc<Ctx>, message: Inbound) {
+    match message {
+        Inbound::TakeControl => take_control(ctx).await,
+        Inbound::CedeControl => cede_control(ctx).await,
+        Inbound::ClientInfo { platform } => client_info(ctx, &platform).await,
+        Inbound::BeginExfiltration { .. } => exfiltration::begin(ctx).await,
+        Inbound::EndExfiltration => stop_exfiltration(ctx),
+        Inbound::RecordingCapturePause => exfiltration::set_paused(ctx, true),
+        Inbound::RecordingCaptureResume => exfiltration::set_paused(ctx, false),
+        // The executor's stream re-arms itself on navigations and new tabs.
+        Inbound::RecordingRearmCapture => {}
+        operation => spawn_operation(ctx, operation).await,
+    }
+}
+
+async fn take_control(ctx: &Arc<Ctx>) {
+    let kind = "take-control";
+    if ctx.auth.view_only {
+        ctx.outbox
+            .send(Outbound::error(Some(kind), "view-only"))
+            .await;
+        ctx.outbox
+            .send(Outbound::ControlState {
+                interactor: Interactor::Agent,
+                reason: Some("view-only".into()),
+            })
+            .await;
+        return;
+    }
+    let session = ctx.auth.session_key();
+    match ctx
+        .state
+        .bus
+        .take_control(&session, &ctx.auth.key.client_id)
+        .await
+    {
+        // Every Message socket of the session (this one included) learns it through its watch.
+        Ok(_) => audit(ctx, "take-control"),
+        Err(error) => {
+            tracing::warn!(error.message = %error, "take-control not applied");
+            ctx.close.close(CloseReason::BusUnavailable);
+        }
+    }
+}
+
+async fn cede_control(ctx: &Arc<Ctx>) {
+    if ctx.auth.view_only {
+        // A view socket never holds control; still answer with the state, as for any cede.
+        let state = ctx.control.borrow().clone();
+        ctx.outbox.send(ctx.control_state(&state)).await;
+        return;
+    }
+    let session = ctx.auth.session_key();
+    match ctx
+        .state
+        .bus
+        .cede_control(&session, &ctx.auth.key.client_id)
+        .await
+    {
+        Ok(_) => audit(ctx, "cede-control"),
+        Err(error) => {
+            tracing::warn!(error.message = %error, "cede-control not applied");
+            ctx.close.close(CloseReason::BusUnavailable);
+        }
+    }
+}
+
+/// `client-info`: remember the platform and tell the paired VNC socket (its policy treats
+/// Alt_L as Cmd on a mac). A VNC socket that connects later announces itself with a
+/// `ClientPlatform` event and gets the declared platform then (see [`pair_event`]).
+async fn client_info(ctx: &Arc<Ctx>, platform: &str) {
+    let Some(parsed) = Platform::parse(platform) else {
+        ctx.outbox
+            .send(Outbound::error(
+                Some("client-info"),
+                "platform must be mac, windows, linux or other",
+            ))
+            .await;
+        return;
+    };
+    *ctx.platform.lock().unwrap_or_else(|p| p.into_inner()) = Some(parsed);
+    send_platform(ctx, platform).await;
+}
+
+async fn send_platform(ctx: &Arc<Ctx>, platform: &str) {
+    let event = PairEvent::ClientPlatform(platform.to_owned());
+    if let Err(error) = ctx
+        .state
+        .bus
+        .send_to_pair(&ctx.auth.key, ChannelKind::Vnc, event)
+        .await
+    {
+        tracing::warn!(error.message = %error, "platform not delivered to the VNC socket");
+    }
+}
+
+/// An event from the paired VNC socket.
+pub async fn pair_event(ctx: &Arc<Ctx>, event: PairEvent) {
+    match event {
+        PairEvent::CopiedText(text) => {
+            ctx.state
+                .metrics
+                .clipboard("copy", Some("to_viewer"), text.len());
+            tracing::info!(target: "audit", action = "copy", source = "vnc", client.id = %ctx.auth.key.client_id, "selection copied to the viewer");
+            ctx.outbox.send(Outbound::CopiedText { text }).await;
+        }
+        PairEvent::AskForClipboard => {
+            ctx.state.metrics.clipboard("ask", None, 0);
+            ctx.outbox.send(Outbound::AskForClipboard).await;
+        }
+        // The VNC socket connected (it announces its User-Agent platform): give it the
+        // platform this viewer declared, which wins over the User-Agent guess.
+        PairEvent::ClientPlatform(_) => {
+            let declared = *ctx.platform.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(platform) = declared {
+                send_platform(ctx, platform_name(platform)).await;
+            }
+        }
+    }
+}
+
+/// The wire name of a platform (`client-info`, [`PairEvent::ClientPlatform`]).
+pub fn platform_name(platform: Platform) -> &'static str {
+    match platform {
+        Platform::Mac => "mac",
+        Platform::Windows => "windows",
+        Platform::Linux => "linux",
+        Platform::Other => "other",
+    }
+}
+
+async fn spawn_operation(ctx: &Arc<Ctx>, operation: Inbound) {
+    let kind = operation.name();
+    if operation.needs_control() && !ctx.in_control() {
+        ctx.outbox
+            .send(Outbound::error(Some(kind), "control required"))
+            .await;
+        return;
+    }
+    let Ok(permit) = ctx.ops.clone().try_acquire_owned() else {
+        ctx.outbox
+            .send(Outbound::error(
+                Some(kind),
+                "Too many operations in progress; try again.",
+            ))
+            .await;
+        return;
+    };
+    let ctx = Arc::clone(ctx);
+    let token = ctx.close.token().clone();
+    let span = tracing::info_span!("message.operation", message.kind = kind);
+    ctx.state
+        .tracker
+        .clone()
+        .spawn(tracing::Instrument::instrument(
+            async move {
+                let _permit = permit;
+                tokio::select! {
+                    () = token.cancelled() => {}
+                    reply = ops::run(&ctx, operation) => if let Some(reply) = reply {
+                        ctx.outbox.send(reply).await;
+                    },
+                }
+            },
+            span,
+        ));
+}
+
+/// Stops the user-event stream, if one runs.
+pub fn stop_exfiltration(ctx: &Ctx) {
+    if let Some(running) = ctx
+        .exfiltration
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+    {
+        running.stop();
+    }
+}
+
+/// An audit event: who did what kind of thing, when (the log timestamp); never the content.
+pub fn audit(ctx: &Ctx, event: &'static str) {
+    tracing::info!(
+        target: "audit",
+        action = event,
+        organization.id = %ctx.auth.key.entity.organization_id,
+        browser_session.id = %ctx.auth.session.browser_session_id,
+        client.id = %ctx.auth.key.client_id,
+        "audit"
+    );
+}

@@ -1,0 +1,199 @@
+//! One Message socket after authorization: register under the stream key, then one loop that
+//! reads frames, follows the session's control state and takes events from the paired VNC
+//! socket, beside one writer task ([`super::outbox::run_writer`]). The first close wins; on any
+//! end the socket's operations and user-event stream stop with it.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::extract::ws::{Message, WebSocket};
+use futures::StreamExt;
+use tokio::sync::{watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use super::handle;
+use super::kinds::{self, Interactor, Outbound};
+use super::outbox::{run_writer, Keepalive, Outbox};
+use crate::close::{CloseReason, CloseSlot};
+use crate::control::{ControlState, Registration};
+use crate::entity::ChannelKind;
+use crate::policy::Platform;
+use crate::state::AppState;
+use crate::stream::Authorized;
+
+/// Browser operations one socket may run at once; more get an `error` reply at once (the
+/// reader never waits for a permit, so control stays responsive).
+pub const MAX_CONCURRENT_OPS: usize = 8;
+
+/// What the handlers of one socket share.
+pub struct Ctx {
+    /// The gateway's shared state.
+    pub state: AppState,
+    /// Who this socket is (stream key, browser session, view-only).
+    pub auth: Authorized,
+    /// The one outbound queue.
+    pub outbox: Outbox,
+    /// This socket's close decision; its token stops every task of the socket.
+    pub close: CloseSlot,
+    /// The browser session's control state (latest value).
+    pub control: watch::Receiver<ControlState>,
+    /// Bounds concurrent browser operations.
+    pub ops: Arc<Semaphore>,
+    /// The platform a `client-info` declared, re-sent to a VNC socket that connects later.
+    pub platform: Mutex<Option<Platform>>,
+    /// The running user-event stream, if any.
+    pub exfiltration: Mutex<Option<super::exfiltration::Running>>,
+}
+
+impl Ctx {
+    /// Whether this socket's client holds control now (never for a view ticket).
+    pub fn in_control(&self) -> bool {
+        !self.auth.view_only && self.control.borrow().is_held_by(&self.auth.key.client_id)
+    }
+
+    /// The `control-state` this socket is shown for `state`.
+    pub fn control_state(&self, state: &ControlState) -> Outbound {
+        let user = !self.auth.view_only && state.is_held_by(&self.auth.key.client_id);
+        let reason = if user {
+            None
+        } else {
+            state.reason.as_str().map(str::to_owned)
+        };
+        Outbound::ControlState {
+            interactor: if user {
+                Interactor::User
+            } else {
+                Interactor::Agent
+            },
+            reason,
+        }
+    }
+}
+
+/// Streams an authorized socket to its end; returns the close reason sent.
+pub async fn run(state: AppState, socket: WebSocket, auth: Authorized) -> CloseReason {
+    let span = tracing::Span::current();
+    span.record("client.id", auth.key.client_id.as_str());
+    span.record("organization.id", auth.key.entity.organization_id.as_str());
+    span.record(
+        "browser_session.id",
+        auth.session.browser_session_id.as_str(),
+    );
+    let registration = match state
+        .bus
+        .register(auth.key.clone(), ChannelKind::Message, auth.session_key())
+        .await
+    {
+        Ok(registration) => registration,
+        Err(error) => {
+            tracing::warn!(error.message = %error, "message socket not registered");
+            crate::stream::close_with(socket, CloseReason::BusUnavailable).await;
+            return CloseReason::BusUnavailable;
+        }
+    };
+    // The guard deregisters when this function returns (only this socket, never a successor).
+    let Registration {
+        superseded,
+        inbox,
+        control,
+        _guard,
+    } = registration;
+    let liveness = state.liveness.watch(auth.key.entity.clone());
+    let close = CloseSlot::new(CancellationToken::new());
+    let (outbox, queue) = Outbox::new(
+        state.config.outbound_queue,
+        state.config.pong_timeout,
+        close.clone(),
+    );
+    let outbox = outbox.counting_drops_in(state.metrics.clone());
+    let (sink, stream) = socket.split();
+    let last_heard = Arc::new(Mutex::new(Instant::now()));
+    let keepalive = Keepalive {
+        ping_interval: state.config.ping_interval,
+        pong_timeout: state.config.pong_timeout,
+    };
+    let ctx = Arc::new(Ctx {
+        state: state.clone(),
+        auth,
+        outbox,
+        close: close.clone(),
+        control: control.clone(),
+        ops: Arc::new(Semaphore::new(MAX_CONCURRENT_OPS)),
+        platform: Mutex::new(None),
+        exfiltration: Mutex::new(None),
+    });
+    let ends = async {
+        tokio::select! {
+            () = close.token().cancelled() => {}
+            () = state.shutdown.cancelled() => close.close(CloseReason::Draining),
+            () = liveness.ended.cancelled() => close.close(CloseReason::EntityFinished),
+            () = superseded.cancelled() => close.close(CloseReason::Superseded),
+        }
+    };
+    let writer = run_writer(sink, queue, close.clone(), keepalive, last_heard.clone());
+    tokio::join!(
+        read_loop(&ctx, stream, inbox, control, &last_heard),
+        writer,
+        ends
+    );
+    handle::stop_exfiltration(&ctx);
+    drop(liveness);
+    close.reason().unwrap_or(CloseReason::InternalError)
+}
+
+/// Frames, control changes and pair events, one at a time, until the socket's token fires.
+async fn read_loop(
+    ctx: &Arc<Ctx>,
+    mut stream: futures::stream::SplitStream<WebSocket>,
+    mut inbox: tokio::sync::mpsc::Receiver<crate::control::PairEvent>,
+    mut control: watch::Receiver<ControlState>,
+    last_heard: &Mutex<Instant>,
+) {
+    let token = ctx.close.token().clone();
+    // `control-state` on connect, before any frame is read (so it always precedes the answer
+    // to this socket's own first take-control); later changes come through the watch.
+    let initial = ctx.control_state(&control.borrow_and_update());
+    ctx.outbox.send(initial).await;
+    let mut control_open = true;
+    let mut inbox_open = true;
+    loop {
+        tokio::select! {
+            // Control changes and pair events already queued go out before the next frame is
+            // read, so a viewer's request never overtakes what happened before it.
+            biased;
+            () = token.cancelled() => return,
+            changed = control.changed(), if control_open => {
+                if changed.is_err() {
+                    control_open = false;
+                    continue;
+                }
+                let message = ctx.control_state(&control.borrow_and_update());
+                ctx.outbox.send(message).await;
+            }
+            event = inbox.recv(), if inbox_open => match event {
+                Some(event) => handle::pair_event(ctx, event).await,
+                None => inbox_open = false,
+            },
+            frame = stream.next() => {
+                *last_heard.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+                match frame {
+                    Some(Ok(Message::Text(text))) => match kinds::parse(&text) {
+                        Ok(message) => handle::inbound(ctx, message).await,
+                        Err(rejected) => {
+                            ctx.outbox.send(rejected.reply()).await;
+                        }
+                    },
+                    Some(Ok(Message::Binary(_))) => {
+                        ctx.outbox.send(kinds::binary_rejected().reply()).await;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | None => return ctx.close.close(CloseReason::ClientClosed),
+                    Some(Err(error)) => {
+                        tracing::debug!(error.message = %error, "message socket read failed");
+                        return ctx.close.close(CloseReason::ClientClosed);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Building and running the gateway: bind both listeners (port 0 works), wire the shared
+//! state, serve until the shutdown token fires, then drain: every socket closes with
+//! `draining` and the process waits at most `--drain-grace` for them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use proto::cdp::v1::cdp_executor_client::CdpExecutorClient;
+use proto::control::v1::control_server::ControlServer;
+use service_kit::service_token::{AttachToken, RequireToken};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tonic::transport::Endpoint;
+
+use crate::activity::ActivityReporter;
+use crate::config::Config;
+use crate::control::grpc::ControlService;
+use crate::control::memory::MemoryBus;
+use crate::control::ControlBus;
+use crate::liveness::Liveness;
+use crate::metrics::Metrics;
+use crate::policy::Policy;
+use crate::state::{AppState, ExecutorClient};
+use crate::verify::Verifier;
+
+/// A bound, ready-to-run gateway.
+pub struct Application {
+    http: TcpListener,
+    grpc: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Binds the listeners and builds the shared state (the verification client connects
+    /// lazily, so a gateway starts while verification is still coming up).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let http = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let grpc = TcpListener::bind(config.grpc_listen)
+            .await
+            .with_context(|| format!("binding {}", config.grpc_listen))?;
+        let metrics = Arc::new(Metrics::new());
+        let token = config.service_token.as_ref();
+        let verifier = Verifier::new(
+            &config.verification_url,
+            token,
+            config.verification_timeout,
+            config.auth_cache_ttl,
+            metrics.clone(),
+        )
+        .context("verification URL")?;
+        let executor = match &config.cdp_executor_url {
+            Some(url) => Some(executor_client(url, &config)?),
+            None => None,
+        };
+        let shutdown = CancellationToken::new();
+        let bus: Arc<dyn ControlBus> = match &config.bus {
+            Some(url) => {
+                let options = crate::control::redis::RedisBusOptions::from_config(&config, url)
+                    .context("--bus")?;
+                Arc::new(crate::control::redis::RedisBus::start(
+                    options,
+                    shutdown.clone(),
+                )?)
+            }
+            None => Arc::new(MemoryBus::new(config.control_grace)),
+        };
+        let state = AppState {
+            liveness: Liveness::start(verifier.client(), shutdown.clone()),
+            activity: ActivityReporter::default(),
+            policy: Arc::new(Policy::default()),
+            sockets: Arc::new(Semaphore::new(config.max_sockets)),
+            tracker: TaskTracker::new(),
+            config: Arc::new(config),
+            verifier,
+            bus,
+            metrics,
+            executor,
+            shutdown,
+        };
+        Ok(Self { http, grpc, state })
+    }
+
+    /// The HTTP/WebSocket address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.http
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The gRPC control address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The shared state (tests reach the control bus through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Self { http, grpc, state } = self;
+        let config = state.config.clone();
+        tokio::spawn(state.activity.clone().run(
+            state.verifier.clone(),
+            config.activity_interval,
+            state.shutdown.clone(),
+        ));
+        let grpc_server = {
+            let service = ControlServer::with_interceptor(
+                ControlService::new(state.bus.clone(), state.shutdown.clone()),
+                RequireToken::new(config.service_token.clone()),
+            );
+            let (reporter, health) = tonic_health::server::health_reporter();
+            reporter
+                .set_serving::<ControlServer<ControlService>>()
+                .await;
+            let token = state.shutdown.clone();
+            tonic::transport::Server::builder()
+                .add_service(health)
+                .add_service(service)
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::TcpListenerStream::new(grpc),
+                    async move { token.cancelled().await },
+                )
+        };
+        let drain = state.shutdown.clone();
+        let tracker = state.tracker.clone();
+        // The caller's trigger starts the drain: stop accepting, close every socket.
+        let link = tokio::spawn({
+            let drain = drain.clone();
+            async move {
+                shutdown.cancelled().await;
+                tracing::info!("draining");
+                drain.cancel();
+            }
+        });
+        let http_server = axum::serve(http, crate::http::router(state))
+            .with_graceful_shutdown(async move { drain.cancelled().await });
+        let (http_result, grpc_result) = tokio::join!(http_server, grpc_server);
+        link.abort();
+        tracker.close();
+        if tokio::time::timeout(config.drain_grace, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("drain grace expired with sockets still open");
+        }
+        http_result.context("http server")?;
+        grpc_result.context("grpc server")?;
+        Ok(())
+    }
+}
+
+fn executor_client(url: &str, config: &Config) -> anyhow::Result<ExecutorClient> {
+    let channel = Endpoint::from_shared(url.to_owned())
+        .context("executor URL")?
+        .connect_timeout(config.connect_timeout)
+        .connect_lazy();
+    Ok(CdpExecutorClient::with_interceptor(
+        channel,
+        AttachToken::new(config.service_token.as_ref())?,
+    ))
+}

@@ -1,0 +1,50 @@
+//! What every request handler shares: configuration, verification client, control bus,
+//! liveness watcher, activity reporter, metrics, and the shutdown token and task tracker.
+
+use std::sync::Arc;
+
+use proto::cdp::v1::cdp_executor_client::CdpExecutorClient;
+use service_kit::service_token::AttachToken;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+use crate::activity::ActivityReporter;
+use crate::config::Config;
+use crate::control::ControlBus;
+use crate::liveness::Liveness;
+use crate::metrics::Metrics;
+use crate::policy::Policy;
+use crate::verify::Verifier;
+
+/// The executor client type, with the service token attached.
+pub type ExecutorClient = CdpExecutorClient<InterceptedService<Channel, AttachToken>>;
+
+/// Shared state of one gateway.
+#[derive(Clone)]
+pub struct AppState {
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// Verification client.
+    pub verifier: Verifier,
+    /// Control state and pairing.
+    pub bus: Arc<dyn ControlBus>,
+    /// The one Watch stream.
+    pub liveness: Liveness,
+    /// Activity batching.
+    pub activity: ActivityReporter,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The input policy.
+    pub policy: Arc<Policy>,
+    /// The cdp-executor, when configured.
+    pub executor: Option<ExecutorClient>,
+    /// Cancelled when the gateway starts draining.
+    pub shutdown: CancellationToken,
+    /// Every socket task, so shutdown can wait for them.
+    pub tracker: TaskTracker,
+    /// Caps concurrent stream sockets.
+    pub sockets: Arc<Semaphore>,
+}

@@ -1,0 +1,220 @@
+//! What every stream socket (VNC and Message) does before it streams: read `client_id` and
+//! the credential from the upgrade request, authenticate through verification, check a
+//! ticket's binding, verify the entity. Each failure is a [`CloseReason`] of PROTOCOL §2.
+
+use std::collections::HashMap;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures::SinkExt;
+use secrecy::SecretString;
+
+use crate::close::CloseReason;
+use crate::entity::{EntityKey, EntityKind, SessionKey, StreamKey, MAX_ID_LEN};
+use crate::state::AppState;
+use crate::verify::{Credential, Identity, LiveSession};
+
+/// The parts of an upgrade request a stream socket needs.
+#[derive(Clone)]
+pub struct StreamRequest {
+    /// Entity kind from the path.
+    pub kind: EntityKind,
+    /// Entity id from the path.
+    pub entity_id: String,
+    /// Decoded query parameters (the last value of a repeated name wins).
+    pub query: HashMap<String, String>,
+    /// The `x-api-key` header, if any.
+    pub header_api_key: Option<String>,
+    /// The User-Agent header, if any (platform detection).
+    pub user_agent: Option<String>,
+}
+
+impl std::fmt::Debug for StreamRequest {
+    // Never print the query or the header: they carry credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamRequest")
+            .field("kind", &self.kind)
+            .field("entity_id", &self.entity_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamRequest {
+    /// The `client_id`, when present, non-empty and at most 128 characters.
+    pub fn client_id(&self) -> Option<&str> {
+        self.query
+            .get("client_id")
+            .map(String::as_str)
+            .filter(|c| !c.is_empty() && c.chars().count() <= MAX_ID_LEN)
+    }
+
+    /// The credential: `apikey` wins, then `token` (`Bearer …` only), `ticket`, header
+    /// `x-api-key`. `Err` when a token is not of the Bearer scheme.
+    pub fn credential(&self) -> Result<Option<Credential>, CloseReason> {
+        let secret = |s: &str| SecretString::from(s.to_owned());
+        if let Some(key) = self.query.get("apikey").filter(|k| !k.is_empty()) {
+            return Ok(Some(Credential::ApiKey(secret(key))));
+        }
+        if let Some(token) = self.query.get("token").filter(|t| !t.is_empty()) {
+            return match token.strip_prefix("Bearer ") {
+                Some(jwt) if !jwt.is_empty() => Ok(Some(Credential::Bearer(secret(jwt)))),
+                _ => Err(CloseReason::AuthFailed),
+            };
+        }
+        if let Some(ticket) = self.query.get("ticket").filter(|t| !t.is_empty()) {
+            return Ok(Some(Credential::Ticket(secret(ticket))));
+        }
+        Ok(self
+            .header_api_key
+            .as_deref()
+            .filter(|k| !k.is_empty())
+            .map(|k| Credential::ApiKey(secret(k))))
+    }
+}
+
+/// A socket that may stream.
+#[derive(Debug, Clone)]
+pub struct Authorized {
+    /// Who (organization, ticket grant).
+    pub identity: Identity,
+    /// The stream key (organization, entity, client_id).
+    pub key: StreamKey,
+    /// The live browser session.
+    pub session: LiveSession,
+    /// A view ticket: never control.
+    pub view_only: bool,
+}
+
+impl Authorized {
+    /// The browser session control belongs to.
+    pub fn session_key(&self) -> SessionKey {
+        SessionKey {
+            organization_id: self.key.entity.organization_id.clone(),
+            browser_session_id: self.session.browser_session_id.clone(),
+        }
+    }
+}
+
+/// client_id → credential → authenticate → ticket binding → initial verification.
+pub async fn authorize(
+    state: &AppState,
+    request: &StreamRequest,
+    require_vnc: bool,
+) -> Result<Authorized, CloseReason> {
+    let client_id = request
+        .client_id()
+        .ok_or(CloseReason::ClientIdMissing)?
+        .to_owned();
+    if request.entity_id.is_empty() || request.entity_id.len() > MAX_ID_LEN {
+        return Err(CloseReason::EntityNotFound);
+    }
+    let credential = request.credential()?.ok_or(CloseReason::AuthFailed)?;
+    let identity = state
+        .verifier
+        .authenticate(&credential)
+        .await
+        .map_err(|e| e.close_reason())?;
+    let mut view_only = false;
+    if let Some(grant) = &identity.ticket {
+        if grant.entity != (request.kind, request.entity_id.clone()) {
+            return Err(CloseReason::AuthFailed);
+        }
+        view_only = grant.view_only;
+    }
+    let entity = EntityKey {
+        organization_id: identity.organization_id.clone(),
+        kind: request.kind,
+        id: request.entity_id.clone(),
+    };
+    let session = state
+        .verifier
+        .verify(&entity, require_vnc)
+        .await
+        .map_err(|e| e.close_reason())?;
+    Ok(Authorized {
+        identity,
+        key: StreamKey { entity, client_id },
+        session,
+        view_only,
+    })
+}
+
+/// Closes a socket that never streamed, with `reason`.
+pub async fn close_with(mut socket: WebSocket, reason: CloseReason) {
+    let frame = CloseFrame {
+        code: reason.code(),
+        reason: reason.as_str().into(),
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        let _ = socket.send(Message::Close(Some(frame))).await;
+        let _ = socket.close().await;
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn request(pairs: &[(&str, &str)], header: Option<&str>) -> StreamRequest {
+        StreamRequest {
+            kind: EntityKind::BrowserSession,
+            entity_id: "pbs_1".into(),
+            query: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            header_api_key: header.map(str::to_owned),
+            user_agent: None,
+        }
+    }
+
+    fn shown(c: Option<Credential>) -> Option<(&'static str, String)> {
+        c.map(|c| match c {
+            Credential::ApiKey(k) => ("key", k.expose_secret().to_owned()),
+            Credential::Bearer(k) => ("bearer", k.expose_secret().to_owned()),
+            Credential::Ticket(k) => ("ticket", k.expose_secret().to_owned()),
+        })
+    }
+
+    #[test]
+    fn the_api_key_wins_over_a_token_and_the_header_is_the_last_resort() {
+        let both = request(&[("apikey", "k"), ("token", "Bearer j")], Some("h"));
+        assert_eq!(shown(both.credential().unwrap()), Some(("key", "k".into())));
+        let bearer = request(&[("token", "Bearer j")], None);
+        assert_eq!(
+            shown(bearer.credential().unwrap()),
+            Some(("bearer", "j".into()))
+        );
+        let ticket = request(&[("ticket", "t")], Some("h"));
+        assert_eq!(
+            shown(ticket.credential().unwrap()),
+            Some(("ticket", "t".into()))
+        );
+        assert_eq!(
+            shown(request(&[], Some("h")).credential().unwrap()),
+            Some(("key", "h".into()))
+        );
+        assert!(request(&[], None).credential().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_token_without_the_bearer_scheme_fails_authentication() {
+        assert_eq!(
+            request(&[("token", "Basic x")], None).credential().err(),
+            Some(CloseReason::AuthFailed)
+        );
+    }
+
+    #[test]
+    fn client_ids_must_be_present_and_at_most_128_characters() {
+        assert_eq!(
+            request(&[("client_id", "abc")], None).client_id(),
+            Some("abc")
+        );
+        assert_eq!(request(&[("client_id", "")], None).client_id(), None);
+        assert_eq!(request(&[], None).client_id(), None);
+        let long = "x".repeat(129);
+        assert_eq!(request(&[("client_id", &long)], None).client_id(), None);
+    }
+}

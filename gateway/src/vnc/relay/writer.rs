@@ -1,0 +1,94 @@
+//! The relay's one writer: owns the frontend sink; sends queued upstream data, pings, checks
+//! the pong and handshake deadlines, and sends the close frame with the recorded reason.
+
+use bytes::Bytes;
+use futures::{Sink, SinkExt};
+use tokio::sync::mpsc;
+
+use super::{lock, Outbound, RelayConfig, RelayContext, Shared, WsFrame, CLOSE_SEND_TIMEOUT};
+use crate::close::CloseReason;
+use crate::vnc::filter::InputFilter;
+
+pub(super) async fn run<F: InputFilter, Si>(
+    mut sink: Si,
+    mut queue: mpsc::Receiver<Outbound>,
+    shared: &Shared<F>,
+    config: &RelayConfig,
+    ctx: &RelayContext,
+) where
+    Si: Sink<WsFrame> + Unpin,
+{
+    let token = ctx.close.token().clone();
+    let mut ping = tokio::time::interval(config.ping_interval);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.tick().await;
+    let handshake_deadline = tokio::time::sleep(config.handshake_timeout);
+    tokio::pin!(handshake_deadline);
+    let mut handshake_checked = false;
+    loop {
+        tokio::select! {
+            () = token.cancelled() => break,
+            item = queue.recv() => {
+                let Some(Outbound::Data(bytes)) = item else { break };
+                if !send(&mut sink, WsFrame::Binary(bytes), ctx).await {
+                    break;
+                }
+            }
+            _ = ping.tick() => {
+                if lock(&shared.last_heard).elapsed() > config.pong_timeout {
+                    ctx.close.close(CloseReason::Timeout);
+                    break;
+                }
+                if !send(&mut sink, WsFrame::Ping(Bytes::from_static(b"bs")), ctx).await {
+                    break;
+                }
+            }
+            () = &mut handshake_deadline, if !handshake_checked => {
+                handshake_checked = true;
+                if !lock(&shared.filter).handshake_done() {
+                    ctx.close.close(CloseReason::Timeout);
+                    break;
+                }
+            }
+        }
+    }
+    let reason = ctx.close.reason().unwrap_or(CloseReason::InternalError);
+    let frame = WsFrame::Close(Some((reason.code(), reason.as_str().to_owned())));
+    let _ = tokio::time::timeout(CLOSE_SEND_TIMEOUT, async {
+        // The upstream ended or refused: what it said last (a refusal reason) still reaches
+        // the viewer before the close frame.
+        if matches!(
+            reason,
+            CloseReason::UpstreamClosed | CloseReason::UpstreamUnreachable
+        ) {
+            while let Ok(Outbound::Data(bytes)) = queue.try_recv() {
+                if sink.send(WsFrame::Binary(bytes)).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let _ = sink.send(frame).await;
+        let _ = sink.close().await;
+    })
+    .await;
+}
+
+/// Sends one frame unless the relay ends first; false when the writer must stop.
+async fn send<Si: Sink<WsFrame> + Unpin>(
+    sink: &mut Si,
+    frame: WsFrame,
+    ctx: &RelayContext,
+) -> bool {
+    tokio::select! {
+        // A frame the sink takes at once goes out even when the relay is ending (the upstream's
+        // last bytes before its close); only a frontend that makes us wait is abandoned.
+        biased;
+        result = sink.send(frame) => {
+            if result.is_err() {
+                ctx.close.close(CloseReason::ClientClosed);
+            }
+            result.is_ok()
+        }
+        () = ctx.close.token().cancelled() => false,
+    }
+}

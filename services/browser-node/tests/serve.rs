@@ -1,0 +1,150 @@
+//! `browser-node serve`: registration in verification's database, the ready report, and the
+//! session's final status when the node stops or a part dies.
+
+mod common;
+
+use std::time::Duration;
+
+use browser_node::availability::vnc_tools_or_skip;
+use browser_node::config::{Cli, Command, ServeArgs};
+use browser_node::serve::{run, NodeInfo, Outcome};
+use browser_node::Component;
+use clap::Parser;
+use common::{is_alive, rfb_greeting, wait_group_gone};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tokio::sync::oneshot;
+use verification::Admin;
+
+/// Bounds the whole serve run in a test (only to stop a hang).
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn serve_args(database_url: &str, org: &str) -> ServeArgs {
+    let cli = Cli::try_parse_from([
+        "browser-node",
+        "serve",
+        "--database-url",
+        database_url,
+        "--org",
+        org,
+        "--width",
+        "800",
+        "--height",
+        "600",
+    ])
+    .expect("flags");
+    match cli.command {
+        Some(Command::Serve(args)) => args,
+        None => cli.serve,
+    }
+}
+
+async fn session_row(admin: &Admin, id: &str) -> (String, Option<String>, Option<String>) {
+    sqlx::query_as("SELECT status, vnc_url, cdp_url FROM browser_sessions WHERE id = $1")
+        .bind(id)
+        .fetch_one(admin.pool())
+        .await
+        .expect("session row")
+}
+
+struct Started {
+    info: NodeInfo,
+    stop: oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<anyhow::Result<Outcome>>,
+    admin: Admin,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_serving() -> Started {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let database_url = format!("sqlite://{}", dir.path().join("verification.db").display());
+    let admin = Admin::connect(&database_url).await.expect("database");
+    let org = admin.create_org("acme").await.expect("org");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let args = serve_args(&database_url, &org);
+    let done = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        run(args, shutdown, |info| {
+            let _ = ready_tx.send(info.clone());
+        })
+        .await
+    });
+    let info = tokio::time::timeout(RUN_TIMEOUT, ready_rx)
+        .await
+        .expect("ready in time")
+        .expect("ready report");
+    Started {
+        info,
+        stop,
+        done,
+        admin,
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn serve_registers_a_running_session_and_completes_it_on_a_clean_stop() {
+    if !vnc_tools_or_skip() {
+        return;
+    }
+    // Arrange
+    let started = start_serving().await;
+    let id = started.info.browser_session_id.clone().expect("registered");
+    let (status, vnc_url, cdp_url) = session_row(&started.admin, &id).await;
+    assert_eq!(status, "running");
+    assert_eq!(vnc_url.as_deref(), Some(started.info.vnc_url.as_str()));
+    assert_eq!(cdp_url.as_deref(), Some(started.info.cdp_url.as_str()));
+    let vnc_addr = started
+        .info
+        .vnc_url
+        .trim_start_matches("tcp://")
+        .parse()
+        .expect("addr");
+    assert_eq!(rfb_greeting(vnc_addr).await, b"RFB 003.008\n");
+
+    // Act
+    started.stop.send(()).expect("stop");
+    let outcome = tokio::time::timeout(RUN_TIMEOUT, started.done)
+        .await
+        .expect("stopped in time");
+
+    // Assert
+    assert_eq!(outcome.expect("join").expect("run"), Outcome::Stopped);
+    assert_eq!(session_row(&started.admin, &id).await.0, "completed");
+    let pids = started.info.pids;
+    for pid in [pids.xvfb, pids.chromium, pids.x11vnc] {
+        assert!(!is_alive(pid), "{pid} still running");
+        assert_eq!(wait_group_gone(pid), Vec::<u32>::new());
+    }
+}
+
+#[tokio::test]
+async fn a_dead_chromium_marks_the_session_failed_and_stops_the_node() {
+    if !vnc_tools_or_skip() {
+        return;
+    }
+    // Arrange
+    let started = start_serving().await;
+    let id = started.info.browser_session_id.clone().expect("registered");
+
+    // Act: Chromium crashes.
+    let chromium = i32::try_from(started.info.pids.chromium).expect("pid");
+    kill(Pid::from_raw(chromium), Signal::SIGKILL).expect("kill chromium");
+    let outcome = tokio::time::timeout(RUN_TIMEOUT, started.done)
+        .await
+        .expect("ended in time");
+
+    // Assert
+    assert_eq!(
+        outcome.expect("join").expect("run"),
+        Outcome::PartExited(Component::Chromium)
+    );
+    assert_eq!(session_row(&started.admin, &id).await.0, "failed");
+    for pid in [started.info.pids.xvfb, started.info.pids.x11vnc] {
+        assert!(!is_alive(pid), "{pid} still running");
+    }
+    drop(started.stop);
+}

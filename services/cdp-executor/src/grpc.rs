@@ -1,0 +1,335 @@
+//! The tonic adapter: each RPC resolves its target, takes the session's pooled connection,
+//! runs one operation under the deadline with a cancellation drop-guard, and maps the error.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::Stream;
+use proto::cdp::v1 as pb;
+use proto::cdp::v1::cdp_executor_server::CdpExecutor;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::task::TaskTracker;
+use tonic::{Request, Response, Status};
+use tracing::Instrument;
+
+use crate::browser::BrowserConn;
+use crate::error::ExecutorError;
+use crate::guard::Guard;
+use crate::metrics::Metrics;
+use crate::pool::Pool;
+use crate::resolve::Resolver;
+use crate::{events, nav, ops};
+
+/// What every RPC needs.
+#[derive(Debug, Clone)]
+pub struct GrpcHandler {
+    /// Target resolution.
+    pub resolver: Arc<Resolver>,
+    /// Connections.
+    pub pool: Arc<Pool>,
+    /// Navigation guard.
+    pub guard: Arc<Guard>,
+    /// Per-operation deadline.
+    pub timeout: Duration,
+    /// Extra time a failed navigation has to reset its tab to `about:blank`.
+    pub nav_reset: Duration,
+    /// User-event stream buffer.
+    pub event_buffer: usize,
+    /// Spawned stream tasks.
+    pub tracker: TaskTracker,
+    /// Server shutdown.
+    pub token: CancellationToken,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl GrpcHandler {
+    /// Resolves the target, gets its connection and runs `op` on it, all within the deadline.
+    async fn with_browser<T, F, Fut>(
+        &self,
+        kind: &'static str,
+        target: Option<&pb::BrowserTarget>,
+        op: F,
+    ) -> Result<T, Status>
+    where
+        F: FnOnce(Arc<BrowserConn>) -> Fut,
+        Fut: Future<Output = Result<T, ExecutorError>>,
+    {
+        self.with_navigation(kind, target, Duration::ZERO, |b, _| op(b))
+            .await
+    }
+
+    /// As [`Self::with_browser`], with the navigation limits handed to `op`: it must give up
+    /// at the deadline, and then has `reset` more to reset the tab before the call is dropped.
+    /// The drop guard cancels the call's token when tonic drops the call (client gone).
+    async fn with_navigation<T, F, Fut>(
+        &self,
+        kind: &'static str,
+        target: Option<&pb::BrowserTarget>,
+        reset: Duration,
+        op: F,
+    ) -> Result<T, Status>
+    where
+        F: FnOnce(Arc<BrowserConn>, nav::Limits) -> Fut,
+        Fut: Future<Output = Result<T, ExecutorError>>,
+    {
+        let started = tokio::time::Instant::now();
+        let limits = nav::Limits {
+            deadline: started + self.timeout,
+            reset,
+        };
+        let call = CancellationToken::new();
+        let _guard = call.clone().drop_guard();
+        let work = async {
+            let resolved = self.resolver.resolve(target).await?;
+            let (browser, _lease) = self.pool.get(&resolved).await?;
+            op(browser, limits).await
+        };
+        let result = tokio::select! {
+            result = tokio::time::timeout_at(limits.deadline + reset, work) => result.unwrap_or(Err(ExecutorError::DeadlineExceeded)),
+            () = call.cancelled() => Err(ExecutorError::DeadlineExceeded),
+        };
+        let result = result.map_err(Status::from);
+        let code = result
+            .as_ref()
+            .map_or_else(Status::code, |_| tonic::Code::Ok);
+        self.metrics.operation(kind, code, started.elapsed());
+        result
+    }
+}
+
+/// The user-event stream handed to tonic: dropping it cancels the stream task.
+pub struct UserEventStream {
+    inner: ReceiverStream<Result<pb::UserEvent, Status>>,
+    _guard: DropGuard,
+}
+
+impl Stream for UserEventStream {
+    type Item = Result<pb::UserEvent, Status>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.inner).poll_next(cx)
+    }
+}
+
+#[tonic::async_trait]
+impl CdpExecutor for GrpcHandler {
+    async fn insert_text(
+        &self,
+        r: Request<pb::InsertTextRequest>,
+    ) -> Result<Response<pb::InsertTextResponse>, Status> {
+        let r = r.into_inner();
+        if r.text.len() > crate::plan::MAX_TEXT_BYTES {
+            let status = Status::from(ExecutorError::InvalidArgument("text is longer than 1 MiB"));
+            self.metrics
+                .operation("insert_text", status.code(), std::time::Duration::ZERO);
+            return Err(status);
+        }
+        self.with_browser("insert_text", r.target.as_ref(), |b| async move {
+            ops::insert_text(&b, &r.text).await
+        })
+        .await?;
+        Ok(Response::new(pb::InsertTextResponse {}))
+    }
+
+    async fn get_selected_text(
+        &self,
+        r: Request<pb::GetSelectedTextRequest>,
+    ) -> Result<Response<pb::GetSelectedTextResponse>, Status> {
+        let r = r.into_inner();
+        let (text, truncated) = self
+            .with_browser("get_selected_text", r.target.as_ref(), |b| async move {
+                ops::selected_text(&b).await
+            })
+            .await?;
+        Ok(Response::new(pb::GetSelectedTextResponse {
+            text,
+            truncated,
+        }))
+    }
+
+    async fn get_url(
+        &self,
+        r: Request<pb::GetUrlRequest>,
+    ) -> Result<Response<pb::GetUrlResponse>, Status> {
+        let r = r.into_inner();
+        let url = self
+            .with_browser("get_url", r.target.as_ref(), |b| async move {
+                ops::url(&b).await
+            })
+            .await?;
+        Ok(Response::new(pb::GetUrlResponse { url }))
+    }
+
+    async fn navigate(
+        &self,
+        r: Request<pb::NavigateRequest>,
+    ) -> Result<Response<pb::NavigateResponse>, Status> {
+        let r = r.into_inner();
+        let guard = self.guard.clone();
+        let url = self
+            .with_navigation(
+                "navigate",
+                r.target.as_ref(),
+                self.nav_reset,
+                |b, limits| async move { nav::navigate(&b, &guard, &r.url, limits).await },
+            )
+            .await?;
+        Ok(Response::new(pb::NavigateResponse { url }))
+    }
+
+    async fn reload(
+        &self,
+        r: Request<pb::ReloadRequest>,
+    ) -> Result<Response<pb::NavigateResponse>, Status> {
+        let r = r.into_inner();
+        let guard = self.guard.clone();
+        let url = self
+            .with_navigation(
+                "reload",
+                r.target.as_ref(),
+                self.nav_reset,
+                |b, limits| async move { nav::reload(&b, &guard, r.hard, limits).await },
+            )
+            .await?;
+        Ok(Response::new(pb::NavigateResponse { url }))
+    }
+
+    async fn go_back(
+        &self,
+        r: Request<pb::HistoryRequest>,
+    ) -> Result<Response<pb::NavigateResponse>, Status> {
+        let r = r.into_inner();
+        let guard = self.guard.clone();
+        let url = self
+            .with_navigation(
+                "go_back",
+                r.target.as_ref(),
+                self.nav_reset,
+                |b, limits| async move { nav::history(&b, &guard, -1, limits).await },
+            )
+            .await?;
+        Ok(Response::new(pb::NavigateResponse { url }))
+    }
+
+    async fn go_forward(
+        &self,
+        r: Request<pb::HistoryRequest>,
+    ) -> Result<Response<pb::NavigateResponse>, Status> {
+        let r = r.into_inner();
+        let guard = self.guard.clone();
+        let url = self
+            .with_navigation(
+                "go_forward",
+                r.target.as_ref(),
+                self.nav_reset,
+                |b, limits| async move { nav::history(&b, &guard, 1, limits).await },
+            )
+            .await?;
+        Ok(Response::new(pb::NavigateResponse { url }))
+    }
+
+    async fn screenshot(
+        &self,
+        r: Request<pb::ScreenshotRequest>,
+    ) -> Result<Response<pb::ScreenshotResponse>, Status> {
+        let r = r.into_inner();
+        let data = self
+            .with_browser("screenshot", r.target.as_ref(), |b| async move {
+                ops::screenshot(&b).await
+            })
+            .await?;
+        Ok(Response::new(pb::ScreenshotResponse {
+            data,
+            mime_type: "image/png".into(),
+        }))
+    }
+
+    async fn clear_cookies(
+        &self,
+        r: Request<pb::ClearRequest>,
+    ) -> Result<Response<pb::ClearResponse>, Status> {
+        let r = r.into_inner();
+        self.with_browser("clear_cookies", r.target.as_ref(), |b| async move {
+            ops::clear_cookies(&b).await
+        })
+        .await?;
+        Ok(Response::new(pb::ClearResponse {}))
+    }
+
+    async fn clear_history(
+        &self,
+        r: Request<pb::ClearRequest>,
+    ) -> Result<Response<pb::ClearResponse>, Status> {
+        let r = r.into_inner();
+        self.with_browser("clear_history", r.target.as_ref(), |b| async move {
+            ops::clear_history(&b).await
+        })
+        .await?;
+        Ok(Response::new(pb::ClearResponse {}))
+    }
+
+    async fn clear_all_data(
+        &self,
+        r: Request<pb::ClearRequest>,
+    ) -> Result<Response<pb::ClearResponse>, Status> {
+        let r = r.into_inner();
+        self.with_browser("clear_all_data", r.target.as_ref(), |b| async move {
+            ops::clear_all_data(&b).await
+        })
+        .await?;
+        Ok(Response::new(pb::ClearResponse {}))
+    }
+
+    async fn list_tabs(
+        &self,
+        r: Request<pb::ListTabsRequest>,
+    ) -> Result<Response<pb::ListTabsResponse>, Status> {
+        let r = r.into_inner();
+        let tabs = self
+            .with_browser("list_tabs", r.target.as_ref(), |b| async move {
+                ops::list_tabs(&b).await
+            })
+            .await?;
+        let tabs = tabs
+            .into_iter()
+            .map(|t| pb::Tab {
+                id: t.id,
+                title: t.title,
+                url: t.url,
+                active: t.active,
+            })
+            .collect();
+        Ok(Response::new(pb::ListTabsResponse { tabs }))
+    }
+
+    type StreamUserEventsStream = UserEventStream;
+
+    async fn stream_user_events(
+        &self,
+        r: Request<pb::StreamUserEventsRequest>,
+    ) -> Result<Response<Self::StreamUserEventsStream>, Status> {
+        let r = r.into_inner();
+        let (resolved, browser, lease) = tokio::time::timeout(self.timeout, async {
+            let resolved = self.resolver.resolve(r.target.as_ref()).await?;
+            let (browser, lease) = self.pool.get(&resolved).await?;
+            Ok::<_, ExecutorError>((resolved, browser, lease))
+        })
+        .await
+        .unwrap_or(Err(ExecutorError::DeadlineExceeded))?;
+        // One extra slot: the closing error always fits.
+        let (tx, rx) = tokio::sync::mpsc::channel(self.event_buffer + 1);
+        let call = self.token.child_token();
+        let span = tracing::info_span!("cdp.stream_user_events", session.id = %resolved.key.browser_session_id);
+        self.tracker.spawn(
+            events::run(browser, lease, tx, call.clone(), self.metrics.clone()).instrument(span),
+        );
+        Ok(Response::new(UserEventStream {
+            inner: ReceiverStream::new(rx),
+            _guard: call.drop_guard(),
+        }))
+    }
+}

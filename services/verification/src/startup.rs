@@ -1,0 +1,207 @@
+//! Builds and runs the server: `Application::build(config)` connects the database (running the
+//! migrations) and binds the listener (port 0 works); `run(shutdown)` serves verification,
+//! `grpc.health.v1` and reflection until `shutdown` resolves, with the one watch poller.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use proto::verification::v1::verification_server::VerificationServer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tracing::Instrument;
+
+use crate::config::Config;
+use crate::grpc::GrpcHandler;
+use crate::metrics::Metrics;
+use crate::service::Verifier;
+use crate::store::{self, PoolSettings};
+use crate::watch::{PollStats, Poller, Registry};
+
+/// A bound, ready-to-run verification service.
+pub struct Application {
+    config: Config,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    verifier: Verifier,
+    registry: Registry,
+    queries: Arc<AtomicU64>,
+    poll_errors: Arc<AtomicU64>,
+    stats: watch::Sender<PollStats>,
+    metrics_listener: Option<TcpListener>,
+}
+
+impl Application {
+    /// Connects the database (migrating it) and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let settings = PoolSettings {
+            acquire_timeout: config.db_acquire_timeout,
+            max_connections: config.db_max_connections,
+        };
+        let pool = store::connect(&config.database_url, &settings)
+            .await
+            .context("cannot open or migrate the database")?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let local_addr = listener.local_addr()?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} for metrics"))?,
+            ),
+            None => None,
+        };
+        let verifier = Verifier::new(pool, config.jwt_secret.clone(), config.ticket_ttl);
+        Ok(Self {
+            config,
+            listener,
+            local_addr,
+            verifier,
+            registry: Registry::default(),
+            queries: Arc::new(AtomicU64::new(0)),
+            poll_errors: Arc::new(AtomicU64::new(0)),
+            stats: watch::Sender::new(PollStats::default()),
+            metrics_listener,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The bound metrics address, when `--metrics-listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    /// Statements the watch poller has run so far.
+    pub fn poll_query_count(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
+    }
+
+    /// The shared set of watched entities (for metrics and tests).
+    pub fn watch_registry(&self) -> Registry {
+        self.registry.clone()
+    }
+
+    /// Poll cycles and statements, published after every poll cycle.
+    pub fn poll_stats(&self) -> watch::Receiver<PollStats> {
+        self.stats.subscribe()
+    }
+
+    /// Serves until `shutdown` resolves, then ends Watch streams (UNAVAILABLE), finishes
+    /// in-flight calls and returns.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let token = CancellationToken::new();
+        let trigger = token.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            trigger.cancel();
+        });
+        let Self {
+            config,
+            listener,
+            verifier,
+            registry,
+            queries,
+            poll_errors,
+            stats,
+            metrics_listener,
+            ..
+        } = self;
+        if let Some(listener) = metrics_listener {
+            let metrics = Metrics {
+                stats: stats.subscribe(),
+                poll_errors: poll_errors.clone(),
+                registry: registry.clone(),
+            };
+            let serving = crate::metrics::serve(listener, metrics, token.clone());
+            tokio::spawn(
+                async move {
+                    if let Err(error) = serving.await {
+                        tracing::warn!(error.message = %error, "metrics listener failed");
+                    }
+                }
+                .instrument(tracing::info_span!("metrics")),
+            );
+        }
+        let poller = Poller {
+            registry: registry.clone(),
+            pool: verifier.pool().clone(),
+            interval: config.poll_interval,
+            queries,
+            stats,
+            errors: poll_errors,
+        };
+        let poller = tokio::spawn(
+            poller
+                .run(token.clone())
+                .instrument(tracing::info_span!("watch.poller")),
+        );
+        let pool = verifier.pool().clone();
+        let handler = GrpcHandler {
+            verifier,
+            registry,
+            shutdown: token.clone(),
+            watch_buffer: config.watch_buffer,
+            max_watched_per_stream: config.max_watched_per_stream,
+        };
+        let result = serve(&config, listener, handler, token.clone()).await;
+        token.cancel();
+        let _ = poller.await;
+        pool.close().await;
+        result
+    }
+}
+
+/// Serves verification, health and reflection on `listener` until `token` is cancelled.
+async fn serve(
+    config: &Config,
+    listener: TcpListener,
+    handler: GrpcHandler,
+    token: CancellationToken,
+) -> anyhow::Result<()> {
+    let check = service_kit::service_token::RequireToken::new(config.service_token.clone());
+    let verification = tonic::service::interceptor::InterceptedService::new(
+        VerificationServer::new(handler),
+        check,
+    );
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<VerificationServer<GrpcHandler>>()
+        .await;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            // The shared descriptor set holds every package; advertise only what we serve.
+            .with_service_name("browserstream.verification.v1.Verification")
+            .with_service_name("grpc.health.v1.Health")
+    };
+    let mut builder = Server::builder();
+    if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+        let identity = Identity::from_pem(std::fs::read(cert)?, std::fs::read(key)?);
+        builder = builder.tls_config(ServerTlsConfig::new().identity(identity))?;
+    }
+    builder
+        .add_service(health_service)
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?)
+        .add_service(verification)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), token.cancelled_owned())
+        .await
+        .context("gRPC server failed")
+}

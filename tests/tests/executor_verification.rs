@@ -1,0 +1,89 @@
+//! The executor checks ownership and finds the CDP endpoint through a real verification
+//! service: the owner's session works, another organization's is NOT_FOUND, a finished
+//! session is FAILED_PRECONDITION, an unknown one NOT_FOUND.
+
+use integration_tests::executor::{ExecutorOptions, TestExecutor};
+use integration_tests::node::{chromium_or_skip, Chromium, ChromiumOptions};
+use integration_tests::verification::TestVerification;
+use proto::cdp::v1::{BrowserTarget, GetUrlRequest};
+use tonic::Code;
+
+fn target(org: &str, session: &str) -> Option<BrowserTarget> {
+    Some(BrowserTarget {
+        organization_id: org.into(),
+        browser_session_id: session.into(),
+        cdp_url: String::new(),
+    })
+}
+
+#[tokio::test]
+async fn executor_acts_only_on_live_sessions_of_the_callers_organization() {
+    if !chromium_or_skip() {
+        return;
+    }
+    let chromium = Chromium::launch(ChromiumOptions::default())
+        .await
+        .expect("chromium starts");
+    let v = TestVerification::spawn_sqlite().await;
+    let org = v.create_org("acme").await;
+    let other = v.create_org("other").await;
+    let pbs = v
+        .create_browser_session(&org, None, Some(&chromium.cdp_http_url()))
+        .await;
+    let exec = TestExecutor::spawn(&v.url, ExecutorOptions::default()).await;
+    let mut client = exec.client().await;
+
+    let url = client
+        .get_url(GetUrlRequest {
+            target: target(&org, &pbs),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    assert_eq!(url, "about:blank");
+    let status = client
+        .get_url(GetUrlRequest {
+            target: target(&other, &pbs),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let status = client
+        .get_url(GetUrlRequest {
+            target: target(&org, "pbs_does_not_exist"),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+
+    v.set_status("browser_session", &pbs, "completed").await;
+    let status = client
+        .get_url(GetUrlRequest {
+            target: target(&org, &pbs),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+
+    // A session without a CDP address yet is not usable either.
+    let unprovisioned = v.create_browser_session(&org, None, None).await;
+    let status = client
+        .get_url(GetUrlRequest {
+            target: target(&org, &unprovisioned),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+
+    // An untrusted caller cannot supply its own endpoint.
+    let mut own = target(&org, &pbs);
+    own.as_mut().unwrap().cdp_url = chromium.cdp_http_url();
+    let status = client
+        .get_url(GetUrlRequest { target: own })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    exec.shutdown().await;
+    v.shutdown().await;
+}

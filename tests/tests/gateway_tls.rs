@@ -1,0 +1,158 @@
+//! `wss://` VNC upstreams: a real websockify serving TLS with a certificate from a test CA made
+//! by openssl for this test, in front of the recording RFB upstream. The gateway dials the
+//! allow-listed address, checks the certificate for the URL's host, and trusts the test's CA
+//! only when `--upstream-ca` names it.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use gateway::config::Config;
+use gateway::rfb::encode;
+use gateway::vnc::tls::UpstreamCa;
+use integration_tests::gateway::{Closed, RecordingUpstream, TestGateway, UpstreamMode, WAIT};
+use integration_tests::node::skip;
+use integration_tests::verification::TestVerification;
+use tokio::process::{Child, Command};
+
+const BROWSER_PATH: &str = "/v1/stream/vnc/browser_session/";
+
+fn tool(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
+}
+
+async fn openssl(args: &[&str], dir: &Path) {
+    let status = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .expect("openssl runs");
+    assert!(status.success(), "openssl {args:?}");
+}
+
+/// A test CA (`ca.pem`) and a server certificate it signed for `localhost` and 127.0.0.1
+/// (`cert.pem`, `key.pem`), written into `dir`. (A self-signed certificate is a CA certificate,
+/// which TLS clients refuse as a server certificate.)
+async fn certificates(dir: &Path) {
+    let rsa = ["-newkey", "rsa:2048", "-nodes"];
+    let ca = [
+        "req",
+        "-x509",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=browser-stream test CA",
+    ];
+    let ca_out = ["-keyout", "ca.key", "-out", "ca.pem"];
+    openssl(&[&ca[..], &rsa, &ca_out].concat(), dir).await;
+    let csr = [
+        "req",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "cert.csr",
+    ];
+    openssl(&[&csr[..], &rsa].concat(), dir).await;
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let sign = [
+        "x509",
+        "-req",
+        "-in",
+        "cert.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "cert.pem",
+    ];
+    openssl(&sign, dir).await;
+}
+
+/// websockify with TLS only, in front of `target`; returns the child and its port.
+async fn tls_websockify(dir: &Path, target: std::net::SocketAddr) -> (Child, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("websockify")
+        .arg(format!("--cert={}", dir.join("cert.pem").display()))
+        .arg(format!("--key={}", dir.join("key.pem").display()))
+        .arg("--ssl-only")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg(target.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("websockify starts");
+    tokio::time::timeout(WAIT, async {
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("websockify listens");
+    (child, port)
+}
+
+#[tokio::test]
+async fn a_wss_upstream_streams_when_its_ca_is_trusted_and_is_unreachable_otherwise() {
+    if !tool("websockify") || !tool("openssl") {
+        return skip("websockify or openssl is not installed");
+    }
+    // Arrange
+    let dir = tempfile::tempdir().unwrap();
+    certificates(dir.path()).await;
+    let upstream = RecordingUpstream::start(UpstreamMode::Quiet).await;
+    let (_websockify, port) = tls_websockify(dir.path(), upstream.addr).await;
+    let verification = TestVerification::spawn_sqlite().await;
+    let org = verification.create_org("org").await;
+    let key = verification.create_api_key(&org).await;
+    let wss = format!("wss://localhost:{port}/");
+    let session = verification
+        .create_browser_session(&org, Some(&wss), Some("http://127.0.0.1:9"))
+        .await;
+    let path = format!("{BROWSER_PATH}{session}");
+    let query = format!("client_id=c&apikey={key}");
+    let mut config = Config::for_tests(verification.url.clone());
+    config.upstream_ca = Some(UpstreamCa::load(&dir.path().join("ca.pem")).unwrap());
+    let trusting = TestGateway::spawn_with(config).await;
+    let untrusting = TestGateway::spawn(&verification.url).await;
+    // Act
+    let mut vnc = trusting.connect_vnc(&path, &query).await;
+    let size = vnc.handshake().await.expect("handshake over wss");
+    let fbur = encode::framebuffer_update_request(false, 0, 0, 4, 3).to_vec();
+    vnc.send(&fbur).await;
+    let refused = untrusting.connect_vnc(&path, &query).await.closed().await;
+    // Assert
+    assert_eq!(size, (4, 3));
+    assert_eq!(upstream.wait_for(fbur.len()).await, fbur);
+    assert_eq!(
+        refused,
+        Closed {
+            code: 1011,
+            reason: "upstream-unreachable".into()
+        },
+        "a certificate no root vouches for is not accepted"
+    );
+}

@@ -1,0 +1,259 @@
+// The viewer: two reconnecting sockets (the VNC screen and the Message channel) of one stream
+// key, the control indicator, the browser bar and the clipboard boxes. Everything the page does
+// on the wire follows PROTOCOL.md §2 (tickets, close reasons), §4 (message kinds) and §5.
+
+import { readLocal, tooLarge, writeLocal } from './clipboard.js';
+import { Link } from './link.js';
+import { Messages } from './messages.js';
+import { detectPlatform, streamPath } from './params.js';
+import { Screen } from './screen.js';
+import { $, mark, toast } from './ui.js';
+
+/** What each `error.failed_kind` was, for the toast. */
+const ACTION_NAMES = {
+  navigate: 'Opening the address', reload: 'Reloading', 'go-back': 'Going back', 'go-forward': 'Going forward',
+  'take-screenshot': 'The screenshot', 'clear-cookies': 'Clearing cookies', 'clear-all-data': 'Clearing data',
+  'clipboard-paste': 'Pasting', 'ask-for-clipboard-response': 'Pasting', 'clipboard-copy': 'Copying',
+  'take-control': 'Taking control', 'get-browser-url': 'Reading the address',
+};
+
+/** Why control went back to the agent, in words. */
+const CONTROL_REASONS = {
+  'taken-by-another-viewer': 'Another viewer took control.',
+  'grace-expired': 'Control went back to the agent while you were disconnected.',
+  'view-only': 'This link can only watch.',
+};
+
+/** How long the other socket may take to be closed by the gateway after a final close. */
+const FINISH_GRACE_MS = 3000;
+
+/** Screenshot types the page shows. */
+const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/webp']);
+
+/** How many recent inbound message kinds the viewer remembers. */
+const RECENT_KINDS = 50;
+
+const CHANNEL_LABELS = { vnc: 'Screen', messages: 'Controls' };
+
+/** One UUID per page load (PROTOCOL §1 stream key), shared by both sockets. */
+function newClientId() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export class Viewer {
+  constructor({ entityKind, entityId, apiKey }) {
+    this.entity = { entityKind, entityId };
+    this.clientId = newClientId();
+    this.interactor = 'agent';
+    this.wantControl = false;
+    this.finished = false;
+    this.recent = [];
+    const credentials = { apiKey, entityKind, entityId };
+    this.screen = new Screen($('screen'));
+    this.messages = new Messages({ onOpen: () => this.onMessagesOpen(), onMessage: (m) => this.onMessage(m) });
+    const link = (name, open) => new Link({
+      name, path: streamPath(name, entityKind, entityId), credentials, clientId: this.clientId, open,
+      onState: (state) => this.onLinkState(name, state),
+    });
+    this.links = { vnc: link('vnc', (url) => this.screen.open(url)), messages: link('messages', (url) => this.messages.open(url)) };
+    this.bindControls();
+    $('entity-label').textContent = `${entityKind.replace('_', ' ')} ${entityId}`;
+    $('client-id').textContent = this.clientId;
+  }
+
+  start() {
+    $('banner').hidden = true;
+    Object.values(this.links).forEach((l) => l.start());
+  }
+
+  stop() {
+    Object.values(this.links).forEach((l) => l.stop());
+  }
+
+  // === sockets ===
+
+  onLinkState(name, state) {
+    mark(name, state.phase);
+    if (state.end) mark(`${name}Close`, state.end.reason);
+    const pill = $(`${name}-status`);
+    pill.dataset.phase = state.phase;
+    pill.querySelector('.pill-text').textContent = `${CHANNEL_LABELS[name]}: ${this.phaseText(state)}`;
+    if (state.phase === 'stopped' && state.end && !state.end.retry) this.onFinal(state.end);
+    else if (state.phase === 'stopped' && state.gaveUp) this.showBanner(`${state.end.message} Gave up reconnecting.`, true);
+    if (name === 'vnc' && state.phase === 'waiting' && !this.finished) {
+      this.showBanner(`${state.end.message} Reconnecting in ${Math.ceil(state.delayMs / 1000)} s…`, false);
+    }
+    if (name === 'vnc' && state.phase === 'open') $('banner').hidden = true;
+  }
+
+  phaseText({ phase, delayMs, end }) {
+    if (phase === 'open') return 'live';
+    if (phase === 'connecting') return 'connecting…';
+    if (phase === 'waiting') return `retrying in ${Math.ceil(delayMs / 1000)} s (${end.message})`;
+    return end ? `closed (${end.reason})` : 'closed';
+  }
+
+  /** A reason after which dialling again cannot help: stop both sockets and say why. */
+  onFinal(end) {
+    if (this.finished) return;
+    this.finished = true;
+    // The other socket gets its own close from the gateway; it just must not dial again.
+    Object.values(this.links).forEach((l) => l.finish(FINISH_GRACE_MS));
+    this.showBanner(end.message, end.reason !== 'entity-finished');
+    this.setInteractor('agent', null);
+    this.setEnded(true);
+  }
+
+  /** Nothing on the page can act once the viewer stopped for good (until Reconnect). */
+  setEnded(ended) {
+    mark('ended', ended ? 'yes' : 'no');
+    $('take-control').disabled = ended;
+    $('take-screenshot').disabled = ended;
+  }
+
+  showBanner(text, canReconnect) {
+    $('banner-text').textContent = text;
+    $('reconnect').hidden = !canReconnect;
+    $('banner').hidden = false;
+  }
+
+  onMessagesOpen() {
+    this.messages.send('client-info', { platform: detectPlatform(navigator) });
+    this.messages.send('get-browser-url');
+    // Control outlives a socket for a grace period; asking again after a reconnect keeps it.
+    if (this.wantControl) this.messages.send('take-control');
+  }
+
+  onMessage(message) {
+    // The recent inbound kinds (never their content), for debugging from the console.
+    this.recent.push(message.kind === 'error' ? `error:${message.failed_kind}:${message.message}` : message.kind);
+    if (this.recent.length > RECENT_KINDS) this.recent.shift();
+    const handlers = {
+      'control-state': () => this.setInteractor(message.interactor, message.reason),
+      'copied-text': () => this.onCopiedText(String(message.text ?? '')),
+      'ask-for-clipboard': () => this.onAskForClipboard(),
+      'browser-url': () => this.showUrl(String(message.url ?? '')),
+      screenshot: () => this.showScreenshot(message),
+      error: () => toast(`${ACTION_NAMES[message.failed_kind] || 'That action'} failed: ${message.message || 'unknown error'}`, 'error'),
+    };
+    if (Object.hasOwn(handlers, message.kind)) handlers[message.kind]();
+  }
+
+  // === control ===
+
+  setInteractor(interactor, reason) {
+    const had = this.interactor;
+    this.interactor = interactor === 'user' ? 'user' : 'agent';
+    if (this.interactor === 'agent' && reason) this.wantControl = false;
+    mark('control', this.interactor);
+    const inControl = this.interactor === 'user';
+    $('control-text').textContent = inControl ? 'You are in control' : (CONTROL_REASONS[reason] ? `Agent in control: ${CONTROL_REASONS[reason]}` : 'The agent is in control');
+    $('take-control').hidden = inControl;
+    $('cede-control').hidden = !inControl;
+    $('browser-actions').disabled = !inControl;
+    $('paste-send').disabled = !inControl;
+    if (had === 'user' && !inControl && CONTROL_REASONS[reason]) toast(CONTROL_REASONS[reason]);
+    if (had !== 'user' && inControl) this.screen.focus();
+  }
+
+  takeControl() {
+    this.wantControl = true;
+    $('control-text').textContent = 'Taking control…';
+    if (!this.messages.send('take-control')) toast('Not connected: control will be taken when the connection is back.');
+    this.screen.focus();
+  }
+
+  cedeControl() {
+    this.wantControl = false;
+    this.send('cede-control');
+  }
+
+  /** Sends a message, or says why it could not go. */
+  send(kind, fields) {
+    if (this.messages.send(kind, fields)) return true;
+    toast('Not connected to the remote browser right now.', 'error');
+    return false;
+  }
+
+  // === clipboard ===
+
+  async onCopiedText(text) {
+    if (!text) return toast('Nothing was selected in the remote browser.');
+    $('copied-text').value = text;
+    const written = await writeLocal(text);
+    $('copied-note').hidden = written;
+    toast(written ? 'Copied to your clipboard.' : 'Copied text is in the “Copied” box (clipboard access was blocked).');
+  }
+
+  async copyToLocal() {
+    const box = $('copied-text');
+    if (await writeLocal(box.value)) return toast('Copied to your clipboard.');
+    box.select(); // the person can press Ctrl+C on the visible selection
+    $('copied-note').hidden = false;
+  }
+
+  /** The gateway held back a Ctrl+V (PROTOCOL §3, paste): answer with the text to insert. */
+  async onAskForClipboard() {
+    const fromClipboard = await readLocal();
+    const text = fromClipboard || $('paste-text').value;
+    if (!text) {
+      $('paste-text').focus();
+      return toast('Clipboard access is blocked: put the text in the “Paste” box and press “Paste into the focused field”.', 'error');
+    }
+    if (tooLarge(text)) return toast('That text is too large to paste (over 1 MiB).', 'error');
+    if (this.send('ask-for-clipboard-response', { text })) toast('Pasting into the remote browser…');
+  }
+
+  pasteFromBox() {
+    const text = $('paste-text').value;
+    if (!text) return toast('The Paste box is empty.');
+    if (tooLarge(text)) return toast('That text is too large to paste (over 1 MiB).', 'error');
+    if (this.send('clipboard-paste', { text })) toast('Pasting into the remote browser…');
+    this.screen.focus();
+  }
+
+  // === browser bar ===
+
+  showUrl(url) {
+    const input = $('url-input');
+    if (document.activeElement !== input) input.value = url;
+  }
+
+  showScreenshot({ data, mime_type: mime = 'image/png' }) {
+    // Only image types become a data: URL (never, say, text/html from a confused server).
+    if (typeof data !== 'string' || !IMAGE_TYPES.has(mime)) return toast('The screenshot could not be shown.', 'error');
+    const src = `data:${mime};base64,${data}`;
+    $('screenshot-image').src = src;
+    const link = $('screenshot-download');
+    link.href = src;
+    link.download = `screenshot-${this.entity.entityId}-${new Date().toISOString().replace(/[:.]/g, '-')}.png`;
+    $('screenshot-dialog').showModal();
+  }
+
+  bindControls() {
+    const click = (id, action) => $(id).addEventListener('click', action);
+    click('take-control', () => this.takeControl());
+    click('cede-control', () => this.cedeControl());
+    click('go-back', () => this.send('go-back'));
+    click('go-forward', () => this.send('go-forward'));
+    click('reload', () => this.send('reload', { hard: false }));
+    click('clear-cookies', () => this.send('clear-cookies') && toast('Clearing cookies…'));
+    click('clear-all-data', () => this.send('clear-all-data') && toast('Clearing all browsing data…'));
+    click('take-screenshot', () => this.send('take-screenshot'));
+    click('screenshot-close', () => $('screenshot-dialog').close());
+    click('copy-local', () => this.copyToLocal());
+    click('paste-send', () => this.pasteFromBox());
+    click('reconnect', () => {
+      this.finished = false;
+      this.setEnded(false);
+      this.start();
+    });
+    $('url-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      const url = $('url-input').value.trim();
+      if (url && this.send('navigate', { url })) $('url-input').blur();
+    });
+  }
+}
