@@ -14,7 +14,7 @@ pub mod remote;
 pub mod run;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -38,14 +38,25 @@ const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// The remote screen: smaller than the viewer, so it is scaled to fit.
 const REMOTE_SCREEN: (u32, u32) = (1024, 640);
 
+/// The checkout the tests run from. cargo and nextest set `CARGO_MANIFEST_DIR` when they run
+/// a test, so this follows the checkout even when a shared target directory holds binaries
+/// compiled in another one (cargo does not rebuild a crate just because its folder moved);
+/// the compile-time value is the fallback for a binary started by hand.
+fn repo_root() -> PathBuf {
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir.join("..")
+}
+
 /// The repository's viewer page directory (`web/`).
 pub fn web_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../web")
+    repo_root().join("web")
 }
 
 /// Where test runs leave files for people to look at (`artifacts/`, gitignored).
 pub fn artifacts_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../artifacts")
+    repo_root().join("artifacts")
 }
 
 /// True when Chromium, Xvfb, x11vnc and the viewer's npm dependencies are present; otherwise
