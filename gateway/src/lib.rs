@@ -5,7 +5,8 @@
 //! - [`policy`]: the pure input policy: (control, key state, platform, message) → verdict.
 //! - [`config`]: flags and env vars; [`startup`]: bind, run, drain; [`state`]: what handlers share.
 //! - [`http`]: the axum router (stream paths, tickets, health, metrics, web root).
-//! - [`stream`]: authorization shared by the stream channels; [`close`]: close codes.
+//! - [`stream`]: authorization shared by the stream channels; [`close`]: close codes;
+//!   [`linger`]: the closing handshake every stream socket ends with.
 //! - [`vnc`]: the VNC channel (dial, relay, filter over `rfb` + `policy`, side effects).
 //! - [`message`]: the Message channel (JSON control, clipboard and browser operations).
 //! - [`control`]: control state and pairing ([`control::ControlBus`]), and its gRPC service.
@@ -21,6 +22,7 @@ pub mod config;
 pub mod control;
 pub mod entity;
 pub mod http;
+pub mod linger;
 pub mod liveness;
 pub mod message;
 pub mod metrics;

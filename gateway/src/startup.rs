@@ -1,11 +1,13 @@
 //! Building and running the gateway: bind both listeners (port 0 works), wire the shared
 //! state, serve until the shutdown token fires, then drain: every socket closes with
-//! `draining` and the process waits at most `--drain-grace` for them.
+//! `draining` and the process waits at most `--drain-grace` for them (each socket's closing
+//! handshake is bounded well below it: [`crate::linger`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use proto::cdp::v1::cdp_executor_client::CdpExecutorClient;
 use proto::control::v1::control_server::ControlServer;
 use service_kit::service_token::{AttachToken, RequireToken};
@@ -122,9 +124,15 @@ impl Application {
             reporter
                 .set_serving::<ControlServer<ControlService>>()
                 .await;
+            let (reflection_v1, reflection_v1alpha) = service_kit::reflection::services(
+                proto::FILE_DESCRIPTOR_SET,
+                &["browserstream.control.v1.Control"],
+            )?;
             let token = state.shutdown.clone();
             tonic::transport::Server::builder()
                 .add_service(health)
+                .add_service(reflection_v1)
+                .add_service(reflection_v1alpha)
                 .add_service(service)
                 .serve_with_incoming_shutdown(
                     tokio_stream::wrappers::TcpListenerStream::new(grpc),
@@ -140,6 +148,13 @@ impl Application {
                 shutdown.cancelled().await;
                 tracing::info!("draining");
                 drain.cancel();
+            }
+        });
+        // No Nagle delay on viewer connections: screen updates and answers go out at once,
+        // and a close frame never waits behind an unacknowledged segment.
+        let http = http.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(error.message = %error, "TCP_NODELAY not set");
             }
         });
         let http_server = axum::serve(http, crate::http::router(state))

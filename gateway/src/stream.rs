@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures::SinkExt;
 use secrecy::SecretString;
 
 use crate::close::CloseReason;
 use crate::entity::{EntityKey, EntityKind, SessionKey, StreamKey, MAX_ID_LEN};
+use crate::linger;
 use crate::state::AppState;
 use crate::verify::{Credential, Identity, LiveSession};
 
@@ -138,17 +138,19 @@ pub async fn authorize(
     })
 }
 
-/// Closes a socket that never streamed, with `reason`.
+/// Closes a socket that never streamed, with `reason`, and waits (bounded) for the client's
+/// Close before dropping it ([`crate::linger`]).
 pub async fn close_with(mut socket: WebSocket, reason: CloseReason) {
     let frame = CloseFrame {
         code: reason.code(),
         reason: reason.as_str().into(),
     };
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
-        let _ = socket.send(Message::Close(Some(frame))).await;
-        let _ = socket.close().await;
-    })
-    .await;
+    let deadline = linger::deadline();
+    let sent = tokio::time::timeout_at(deadline, socket.send(Message::Close(Some(frame)))).await;
+    if matches!(sent, Ok(Ok(()))) {
+        let is_close = |m: &Message| matches!(m, Message::Close(_));
+        linger::until_client_closes(&mut socket, is_close, deadline).await;
+    }
 }
 
 #[cfg(test)]

@@ -297,3 +297,46 @@ async fn a_platform_declared_on_the_message_socket_makes_alt_l_the_cmd_key_of_a_
     .expect("event in time");
     assert_eq!(event, Some(PairEvent::AskForClipboard));
 }
+
+/// The services a reflection endpoint lists, through the protocol version `$v` (`v1` and
+/// `v1alpha` are the same messages under two package names).
+macro_rules! reflected_services {
+    ($v:ident, $channel:expr) => {{
+        use futures::StreamExt;
+        use tonic_reflection::pb::$v::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::$v::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::$v::server_reflection_response::MessageResponse;
+        use tonic_reflection::pb::$v::ServerReflectionRequest;
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut answers = ServerReflectionClient::new($channel)
+            .server_reflection_info(futures::stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let Some(MessageResponse::ListServicesResponse(list)) =
+            answers.next().await.unwrap().unwrap().message_response
+        else {
+            panic!("expected a service list")
+        };
+        let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        names.sort();
+        names
+    }};
+}
+
+#[tokio::test]
+async fn the_control_service_is_listed_by_both_reflection_versions_and_nothing_else_is() {
+    let w = world().await;
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", w.gateway.grpc_addr))
+            .unwrap()
+            .connect()
+            .await
+            .expect("grpc connects");
+    let served = ["browserstream.control.v1.Control", "grpc.health.v1.Health"];
+    assert_eq!(reflected_services!(v1, channel.clone()), served);
+    assert_eq!(reflected_services!(v1alpha, channel), served);
+}

@@ -15,7 +15,8 @@
 //! - `grace` sorted set: sessions whose holder must be checked again, scored by when (expires
 //!   24 h after its last addition, so a forgotten prefix empties itself).
 //! - Channels `control` (every change of every session, the Lua script publishes it) and
-//!   `replica:<id>` (superseded notices and pair events for one replica's sockets).
+//!   `replica:<id>` (superseded notices and pair events for one replica's sockets, and the
+//!   replica's own heartbeats).
 //!
 //! `<session>` and `<slot>` are JSON arrays of the ids, unambiguous whatever they contain.
 //! Every change is one call of `bus.lua`, atomic in Redis, with Redis's clock: latest take
@@ -28,14 +29,17 @@
 //! # Failure
 //! Every call has a deadline (`call_timeout`); Redis unreachable or the subscription down is a
 //! [`BusError`], so sockets close with `bus-unavailable`. The command connection reconnects by
-//! itself and the subscriber re-subscribes with backoff, then re-reads every watched session
-//! and re-asserts its sockets.
+//! itself after an error and is replaced after a timeout (a connection that hangs without
+//! closing never errors). The subscriber re-subscribes with backoff when the subscription
+//! errors or closes, and also when it goes silent: every `heartbeat_interval` the replica
+//! publishes a heartbeat on its own channel and drops the subscription when Redis accepted
+//! one that does not come back within `call_timeout`. After each (re)subscription it re-reads
+//! every watched session and re-asserts its sockets.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -44,6 +48,8 @@ use crate::entity::{ChannelKind, SessionKey, StreamKey};
 
 mod background;
 mod bus_impl;
+mod commands;
+mod heartbeat;
 mod options;
 pub mod wire;
 
@@ -65,9 +71,11 @@ pub(crate) struct Shared {
     /// This replica's id (a fresh UUID per process).
     replica: String,
     client: redis::Client,
-    commands: ConnectionManager,
+    commands: Mutex<commands::Commands>,
     script: redis::Script,
     next_nonce: AtomicU64,
+    /// Sequence number of the last heartbeat sent (never reused, across re-subscriptions).
+    heartbeats: AtomicU64,
     local: Mutex<Local>,
     /// Whether the subscriber is connected (a socket registered without it would miss its
     /// superseded notice and pair events).
@@ -101,18 +109,14 @@ impl RedisBus {
     /// tasks until `shutdown`. Fails only on a malformed URL.
     pub fn start(options: RedisBusOptions, shutdown: CancellationToken) -> anyhow::Result<Self> {
         let client = redis::Client::open(options.url.as_str())?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(options.call_timeout))
-            .set_response_timeout(Some(options.call_timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(options.call_timeout);
-        let commands = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        let commands = Mutex::new(commands::Commands::connect(&client, &options)?);
         let shared = Arc::new(Shared {
             replica: uuid::Uuid::new_v4().simple().to_string(),
             client,
             commands,
             script: redis::Script::new(include_str!("redis/bus.lua")),
             next_nonce: AtomicU64::new(1),
+            heartbeats: AtomicU64::new(0),
             local: Mutex::default(),
             subscribed: watch::Sender::new(false),
             runtime: tokio::runtime::Handle::current(),
@@ -135,47 +139,6 @@ impl Shared {
         self.local
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    async fn invoke<T: redis::FromRedisValue>(&self, call: Call<'_>) -> Result<T, BusError> {
-        let o = &self.options;
-        let mut invocation = self.script.prepare_invoke();
-        invocation
-            .arg(call.op)
-            .arg(&o.prefix)
-            .arg(call.session)
-            .arg(o.grace.as_millis() as u64)
-            .arg(o.socket_ttl.as_millis() as u64);
-        for arg in &call.args {
-            invocation.arg(arg);
-        }
-        let mut conn = self.commands.clone();
-        match tokio::time::timeout(o.call_timeout, invocation.invoke_async(&mut conn)).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => {
-                tracing::warn!(error.message = %error, op = call.op, "redis bus call failed");
-                Err(BusError)
-            }
-            Err(_) => {
-                tracing::warn!(op = call.op, "redis bus call timed out");
-                Err(BusError)
-            }
-        }
-    }
-
-    async fn publish(&self, channel: String, payload: String) -> Result<u64, BusError> {
-        let mut conn = self.commands.clone();
-        let mut command = redis::cmd("PUBLISH");
-        command.arg(channel).arg(payload);
-        let publish = command.query_async(&mut conn);
-        match tokio::time::timeout(self.options.call_timeout, publish).await {
-            Ok(Ok(receivers)) => Ok(receivers),
-            Ok(Err(error)) => {
-                tracing::warn!(error.message = %error, "redis bus publish failed");
-                Err(BusError)
-            }
-            Err(_) => Err(BusError),
-        }
     }
 
     async fn wait_subscribed(&self) -> Result<(), BusError> {
@@ -286,6 +249,9 @@ impl Shared {
                     }
                 }
             }
+            // A liveness probe of the subscription, never a socket's (the subscriber takes them
+            // before they get here).
+            ReplicaMessage::Heartbeat { .. } => false,
         }
     }
 

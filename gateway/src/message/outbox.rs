@@ -25,8 +25,9 @@ use super::kinds::Outbound;
 use crate::close::{CloseReason, CloseSlot};
 use crate::metrics::Metrics;
 
-/// How long the close frame may take to go out.
-const CLOSE_SEND_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the close frame may take to go out (the reader meanwhile waits for the client's
+/// Close within the same bound: [`crate::linger`]).
+const CLOSE_SEND_TIMEOUT: Duration = crate::linger::CLOSE_HANDSHAKE_TIMEOUT;
 
 /// The producer side of the outbound queue; cheap to clone.
 #[derive(Clone)]

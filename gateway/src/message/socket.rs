@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::ws::{Message, WebSocket};
+use futures::stream::SplitStream;
 use futures::StreamExt;
 use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -17,6 +18,7 @@ use super::outbox::{run_writer, Keepalive, Outbox};
 use crate::close::{CloseReason, CloseSlot};
 use crate::control::{ControlState, Registration};
 use crate::entity::ChannelKind;
+use crate::linger;
 use crate::policy::Platform;
 use crate::state::AppState;
 use crate::stream::Authorized;
@@ -131,24 +133,29 @@ pub async fn run(state: AppState, socket: WebSocket, auth: Authorized) -> CloseR
         }
     };
     let writer = run_writer(sink, queue, close.clone(), keepalive, last_heard.clone());
-    tokio::join!(
-        read_loop(&ctx, stream, inbox, control, &last_heard),
-        writer,
-        ends
-    );
+    let reader = async {
+        let open = read_loop(&ctx, stream, inbox, control, &last_heard).await;
+        // While the writer sends the close frame: see `crate::linger` for why.
+        if let Some(mut stream) = open {
+            let is_close = |m: &Message| matches!(m, Message::Close(_));
+            linger::until_client_closes(&mut stream, is_close, linger::deadline()).await;
+        }
+    };
+    tokio::join!(reader, writer, ends);
     handle::stop_exfiltration(&ctx);
     drop(liveness);
     close.reason().unwrap_or(CloseReason::InternalError)
 }
 
-/// Frames, control changes and pair events, one at a time, until the socket's token fires.
+/// Frames, control changes and pair events, one at a time, until the socket's token fires
+/// (returns the stream, whose client has not closed yet) or the client ends it (`None`).
 async fn read_loop(
     ctx: &Arc<Ctx>,
-    mut stream: futures::stream::SplitStream<WebSocket>,
+    mut stream: SplitStream<WebSocket>,
     mut inbox: tokio::sync::mpsc::Receiver<crate::control::PairEvent>,
     mut control: watch::Receiver<ControlState>,
     last_heard: &Mutex<Instant>,
-) {
+) -> Option<SplitStream<WebSocket>> {
     let token = ctx.close.token().clone();
     // `control-state` on connect, before any frame is read (so it always precedes the answer
     // to this socket's own first take-control); later changes come through the watch.
@@ -161,7 +168,7 @@ async fn read_loop(
             // Control changes and pair events already queued go out before the next frame is
             // read, so a viewer's request never overtakes what happened before it.
             biased;
-            () = token.cancelled() => return,
+            () = token.cancelled() => return Some(stream),
             changed = control.changed(), if control_open => {
                 if changed.is_err() {
                     control_open = false;
@@ -187,10 +194,14 @@ async fn read_loop(
                         ctx.outbox.send(kinds::binary_rejected().reply()).await;
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Ok(Message::Close(_))) | None => return ctx.close.close(CloseReason::ClientClosed),
+                    Some(Ok(Message::Close(_))) | None => {
+                        ctx.close.close(CloseReason::ClientClosed);
+                        return None;
+                    }
                     Some(Err(error)) => {
                         tracing::debug!(error.message = %error, "message socket read failed");
-                        return ctx.close.close(CloseReason::ClientClosed);
+                        ctx.close.close(CloseReason::ClientClosed);
+                        return None;
                     }
                 }
             }

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, watch};
 use super::filter::{Effect, FilterOutput, InputFilter};
 use crate::close::{CloseReason, CloseSlot};
 use crate::control::{ControlState, PairEvent};
+use crate::linger;
 use crate::metrics::Metrics;
 
 /// One WebSocket frame, independent of the WebSocket library (axum in production, channels
@@ -48,8 +49,9 @@ pub struct RelayConfig {
 
 /// Largest chunk read from the upstream at once.
 const READ_CHUNK: usize = 64 * 1024;
-/// How long the close frame may take to go out.
-const CLOSE_SEND_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the close frame (and the upstream's shutdown) may take to go out; the frontend
+/// pump meanwhile waits for the client's Close within the same bound ([`crate::linger`]).
+const CLOSE_SEND_TIMEOUT: Duration = crate::linger::CLOSE_HANDSHAKE_TIMEOUT;
 /// How long the key and button releases of an ending socket may take to go upstream.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -165,6 +167,9 @@ async fn frontend_to_upstream<F, St, E, W>(
         mut inbox,
         mut server_out,
     } = pumps;
+    // Whether the client ended its side (Close, end of stream, read error): then there is
+    // nothing left to wait for when the relay closes.
+    let mut client_done = false;
     loop {
         let mut out = FilterOutput::default();
         tokio::select! {
@@ -192,6 +197,7 @@ async fn frontend_to_upstream<F, St, E, W>(
             frame = stream.next() => match frame {
                 Some(Ok(frame)) => {
                     *lock(&shared.last_heard) = Instant::now();
+                    client_done = matches!(frame, WsFrame::Close(_));
                     if let Err(reason) = on_frame(frame, shared, ctx, &mut server_out, &mut out) {
                         ctx.close.close(reason);
                         break;
@@ -199,10 +205,12 @@ async fn frontend_to_upstream<F, St, E, W>(
                 }
                 Some(Err(error)) => {
                     tracing::debug!(error.message = %error, "frontend read failed");
+                    client_done = true;
                     ctx.close.close(CloseReason::ClientClosed);
                     break;
                 }
                 None => {
+                    client_done = true;
                     ctx.close.close(CloseReason::ClientClosed);
                     break;
                 }
@@ -212,7 +220,14 @@ async fn frontend_to_upstream<F, St, E, W>(
             break;
         }
     }
-    release_and_shutdown(upstream, shared).await;
+    // While the writer sends the close frame: see `crate::linger` for why.
+    let linger = async {
+        if !client_done {
+            let is_close = |frame: &WsFrame| matches!(frame, WsFrame::Close(_));
+            linger::until_client_closes(&mut stream, is_close, linger::deadline()).await;
+        }
+    };
+    tokio::join!(release_and_shutdown(upstream, shared), linger);
 }
 
 /// Releases upstream every key and button the client still holds (best effort, bounded),

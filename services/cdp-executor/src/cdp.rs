@@ -1,25 +1,40 @@
-//! The connection actor: one task owns one chromiumoxide [`Connection`] (the CDP WebSocket) and
-//! is reached only through a bounded mpsc. It matches responses to calls, fans events out to
-//! bounded subscribers, health-checks the browser, and ends (failing every pending call) when
-//! the socket closes, the health check fails, or its token is cancelled.
+//! The connection actor: one task owns the read side of one CDP WebSocket and is reached only
+//! through a bounded mpsc; a writer task beside it owns the write side, so a browser that stops
+//! reading never blocks the actor (its health check still runs). The actor matches responses to
+//! calls, fans events out to bounded subscribers, health-checks the browser, and ends (failing
+//! every pending call) when the socket closes, the health check fails, or its token is
+//! cancelled.
+//!
+//! The socket is ours rather than chromiumoxide's `Connection`, which reads messages of any
+//! size: here every message is capped ([`wire::MAX_MESSAGE_BYTES`]) because a page can make
+//! the browser send large ones (a binding called with a huge payload), and Nagle is off.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chromiumoxide::cdp::browser_protocol::target::SessionId;
-use chromiumoxide::types::{CallId, EventMessage, Message, Method, MethodId};
-use chromiumoxide::Connection;
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use serde_json::Value;
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-/// Requests queued to one actor at most.
+pub mod wire;
+
+use wire::{Call, Incoming};
+
+/// Requests queued to one actor at most (and frames queued to its writer).
 const MAILBOX: usize = 256;
+
+/// How long the writer may take to close the socket once the actor ends.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// One CDP event as the browser sent it.
 #[derive(Debug, Clone)]
@@ -30,29 +45,6 @@ pub struct CdpEvent {
     pub session_id: Option<String>,
     /// Its parameters.
     pub params: Value,
-}
-
-/// An event as it arrives. (chromiumoxide's `CdpJsonEventMessage` misses the `sessionId`
-/// field's camel-case name, so flattened sessions would be lost.)
-#[derive(Debug, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RawEvent {
-    method: MethodId,
-    session_id: Option<String>,
-    #[serde(default)]
-    params: Value,
-}
-
-impl Method for RawEvent {
-    fn identifier(&self) -> MethodId {
-        self.method.clone()
-    }
-}
-
-impl EventMessage for RawEvent {
-    fn session_id(&self) -> Option<&str> {
-        self.session_id.as_deref()
-    }
 }
 
 /// Why a call failed.
@@ -73,10 +65,11 @@ pub enum CallError {
 
 enum Request {
     Call {
-        method: Cow<'static, str>,
+        method: &'static str,
         session: Option<String>,
         params: Value,
-        reply: oneshot::Sender<Result<Value, CallError>>,
+        /// Where the answer goes; `None` for a command nobody waits for.
+        reply: Option<oneshot::Sender<Result<Value, CallError>>>,
     },
     Subscribe(mpsc::Sender<Arc<CdpEvent>>),
     Watch(Watcher),
@@ -109,10 +102,10 @@ impl CdpHandle {
     ) -> Result<Value, CallError> {
         let (reply, rx) = oneshot::channel();
         let request = Request::Call {
-            method: Cow::Borrowed(method),
+            method,
             session: session.map(str::to_string),
             params,
-            reply,
+            reply: Some(reply),
         };
         self.tx.send(request).await.map_err(|_| CallError::Closed)?;
         rx.await.map_err(|_| CallError::Closed)?
@@ -120,12 +113,11 @@ impl CdpHandle {
 
     /// Sends a command without waiting (cleanup from a drop guard). Lost when the mailbox is full.
     pub fn fire(&self, method: &'static str, session: Option<&str>, params: Value) {
-        let (reply, _) = oneshot::channel();
         let request = Request::Call {
-            method: Cow::Borrowed(method),
+            method,
             session: session.map(str::to_string),
             params,
-            reply,
+            reply: None,
         };
         let _ = self.tx.try_send(request);
     }
@@ -168,20 +160,29 @@ impl CdpHandle {
     }
 }
 
-/// Dials `ws_url` (already checked against the allow list) and spawns its actor on `tracker`.
+/// Dials `ws_url` (already checked against the allow list) and spawns its actor and writer
+/// on `tracker`. The caller bounds the wait.
 pub async fn connect(
     ws_url: &str,
     health_interval: Duration,
     tracker: &TaskTracker,
     parent: &CancellationToken,
-) -> Result<CdpHandle, chromiumoxide::error::CdpError> {
-    let conn = Connection::<RawEvent>::connect(ws_url).await?;
+) -> Result<CdpHandle, tokio_tungstenite::tungstenite::Error> {
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(wire::MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(wire::MAX_MESSAGE_BYTES));
+    let (socket, _) =
+        tokio_tungstenite::connect_async_with_config(ws_url, Some(config), true).await?;
+    let (sink, stream) = socket.split();
     let (tx, rx) = mpsc::channel(MAILBOX);
+    let (out, out_rx) = mpsc::channel(MAILBOX);
     let token = parent.child_token();
     let actor = Actor {
-        conn,
+        stream,
+        out,
         rx,
         token: token.clone(),
+        next_id: 0,
         pending: HashMap::new(),
         subscribers: Vec::new(),
         watchers: Vec::new(),
@@ -191,14 +192,44 @@ pub async fn connect(
             .run(health_interval)
             .instrument(tracing::debug_span!("cdp.connection")),
     );
+    tracker.spawn(write(sink, out_rx, token.clone()));
     Ok(CdpHandle { tx, token })
 }
 
+/// Sends the actor's frames in order until the actor ends (or a send fails, which ends it).
+async fn write(
+    mut sink: futures::stream::SplitSink<Socket, Message>,
+    mut frames: mpsc::Receiver<String>,
+    token: CancellationToken,
+) {
+    loop {
+        let frame = tokio::select! {
+            () = token.cancelled() => break,
+            frame = frames.recv() => match frame {
+                Some(frame) => frame,
+                None => break,
+            },
+        };
+        let sent = tokio::select! {
+            () = token.cancelled() => break,
+            sent = sink.send(Message::Text(frame.into())) => sent,
+        };
+        if let Err(error) = sent {
+            tracing::debug!(error = %error, "CDP socket write failed");
+            token.cancel();
+            break;
+        }
+    }
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.close()).await;
+}
+
 struct Actor {
-    conn: Connection<RawEvent>,
+    stream: futures::stream::SplitStream<Socket>,
+    out: mpsc::Sender<String>,
     rx: mpsc::Receiver<Request>,
     token: CancellationToken,
-    pending: HashMap<CallId, Pending>,
+    next_id: u64,
+    pending: HashMap<u64, Pending>,
     subscribers: Vec<mpsc::Sender<Arc<CdpEvent>>>,
     watchers: Vec<Watcher>,
 }
@@ -216,21 +247,26 @@ impl Actor {
                     Some(request) => self.submit(request),
                     None => break "no handles left",
                 },
-                message = self.conn.next() => match message {
-                    Some(Ok(Message::Response(response))) => {
-                        if let Some(Pending::Ping) = self.pending.get(&response.id) {
-                            ping_outstanding = false;
+                frame = self.stream.next() => match frame {
+                    Some(Ok(Message::Text(text))) => match wire::decode(&text) {
+                        Ok(Incoming::Response { id, result }) => {
+                            if let Some(Pending::Ping) = self.pending.get(&id) {
+                                ping_outstanding = false;
+                            }
+                            self.respond(id, result);
                         }
-                        self.respond(response);
-                    }
-                    Some(Ok(Message::Event(event))) => self.publish(event),
-                    // A message chromiumoxide cannot parse is skipped, not fatal.
-                    Some(Err(chromiumoxide::error::CdpError::InvalidMessage(..))) => {}
+                        Ok(Incoming::Event { method, session_id, params }) => {
+                            self.publish(CdpEvent { method, session_id, params });
+                        }
+                        // A message that is not CDP is skipped, not fatal.
+                        Err(error) => tracing::debug!(error = %error, "CDP message skipped"),
+                    },
+                    Some(Ok(Message::Close(_))) | None => break "socket closed",
+                    Some(Ok(_)) => {}
                     Some(Err(error)) => {
-                        tracing::debug!(error = %error, "CDP socket failed");
+                        tracing::warn!(error = %error, "CDP socket failed");
                         break "socket error";
                     }
-                    None => break "socket closed",
                 },
                 _ = health.tick() => {
                     if ping_outstanding {
@@ -241,7 +277,7 @@ impl Actor {
                         Pending::Caller(reply) => !reply.is_closed(),
                         Pending::Ping => false,
                     });
-                    if let Ok(id) = self.conn.submit_command("Browser.getVersion".into(), None, Value::Object(Default::default())) {
+                    if let Some(id) = self.send("Browser.getVersion", None, &Value::Object(Default::default())) {
                         self.pending.insert(id, Pending::Ping);
                     }
                 }
@@ -252,6 +288,21 @@ impl Actor {
         self.token.cancel();
     }
 
+    /// Queues one command to the writer; `None` when the writer's queue is full (the browser
+    /// stopped reading) or gone.
+    fn send(&mut self, method: &str, session_id: Option<&str>, params: &Value) -> Option<u64> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let frame = Call {
+            id,
+            method,
+            session_id,
+            params,
+        }
+        .encode();
+        self.out.try_send(frame).ok().map(|()| id)
+    }
+
     fn submit(&mut self, request: Request) {
         match request {
             Request::Call {
@@ -260,19 +311,18 @@ impl Actor {
                 params,
                 reply,
             } => {
-                if reply.is_closed() {
+                // A caller that gave up before its turn is not sent; a fired command always is.
+                if reply.as_ref().is_some_and(oneshot::Sender::is_closed) {
                     return;
                 }
-                match self
-                    .conn
-                    .submit_command(method, session.map(SessionId::from), params)
-                {
-                    Ok(id) => {
+                match (self.send(method, session.as_deref(), &params), reply) {
+                    (Some(id), Some(reply)) => {
                         self.pending.insert(id, Pending::Caller(reply));
                     }
-                    Err(_) => {
+                    (None, Some(reply)) => {
                         let _ = reply.send(Err(CallError::Closed));
                     }
+                    (_, None) => {}
                 }
             }
             Request::Subscribe(tx) => self.subscribers.push(tx),
@@ -280,30 +330,18 @@ impl Actor {
         }
     }
 
-    fn respond(&mut self, response: chromiumoxide::types::Response) {
-        let Some(Pending::Caller(reply)) = self.pending.remove(&response.id) else {
+    fn respond(&mut self, id: u64, result: Result<Value, (i64, String)>) {
+        let Some(Pending::Caller(reply)) = self.pending.remove(&id) else {
             return;
         };
-        let result = match (response.result, response.error) {
-            (_, Some(error)) => Err(CallError::Protocol {
-                code: error.code,
-                message: error.message,
-            }),
-            (Some(result), None) => Ok(result),
-            (None, None) => Ok(Value::Null),
-        };
-        let _ = reply.send(result);
+        let _ = reply.send(result.map_err(|(code, message)| CallError::Protocol { code, message }));
     }
 
-    fn publish(&mut self, event: RawEvent) {
+    fn publish(&mut self, event: CdpEvent) {
         if self.subscribers.is_empty() && self.watchers.is_empty() {
             return;
         }
-        let event = Arc::new(CdpEvent {
-            method: event.method.into_owned(),
-            session_id: event.session_id,
-            params: event.params,
-        });
+        let event = Arc::new(event);
         for watcher in &self.watchers {
             watcher(&event);
         }

@@ -107,9 +107,10 @@ impl Application {
         } = self;
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<CdpExecutorServer<GrpcHandler>>().await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
+        let (reflection_v1, reflection_v1alpha) = service_kit::reflection::services(
+            proto::FILE_DESCRIPTOR_SET,
+            &["browserstream.cdp.v1.CdpExecutor"],
+        )?;
         let token = handler.token.clone();
         let tracker = handler.tracker.clone();
         let metrics = handler.metrics.clone();
@@ -130,7 +131,8 @@ impl Application {
         }
         builder
             .add_service(health_service)
-            .add_service(reflection)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
             .add_service(service)
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(listener).with_nodelay(Some(true)),

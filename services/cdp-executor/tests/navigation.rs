@@ -2,9 +2,12 @@
 
 mod support;
 
+use std::time::{Duration, Instant};
+
 use proto::cdp::v1::{GetUrlRequest, NavigateRequest};
+use serde_json::json;
 use support::pages::Pages;
-use support::{chromium, chromium_available, target, Driver, Executor};
+use support::{chromium, chromium_available, target, Driver, Executor, WAIT};
 use tonic::Code;
 
 #[tokio::test]
@@ -59,6 +62,57 @@ async fn a_navigation_that_times_out_resets_the_tab_to_blank_before_answering() 
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
+    driver.close();
+    exec.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_navigation_cancelled_by_its_caller_leaves_no_interception_behind() {
+    if !chromium_available() {
+        return;
+    }
+    let browser = chromium(0).await;
+    let pages = Pages::start().await;
+    let driver = Driver::connect(&browser).await;
+    let tab = driver.first_tab().await;
+    driver.goto(&tab, &pages.url("/page/1")).await;
+    let mut exec = Executor::spawn(&["--navigate-allow-hosts", "127.0.0.1"]).await;
+    let cdp = browser.cdp_http_url();
+
+    // The caller gives up while the document request hangs: tonic drops the call.
+    let call = exec.client.navigate(NavigateRequest {
+        target: target(&cdp),
+        url: pages.url("/hang"),
+    });
+    let gave_up = tokio::time::timeout(Duration::from_millis(700), call).await;
+    assert!(
+        gave_up.is_err(),
+        "the navigation cannot finish: {gave_up:?}"
+    );
+
+    // Had the executor left its request interception on, a navigation by another client would
+    // stay paused for good. (The executor's clean-up may still be on its way and stop the
+    // first attempt: attempts are retried, each bounded.)
+    let url = pages.url("/page/2");
+    let arrived = format!("location.href === {}", json!(url));
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let navigate =
+            driver
+                .browser
+                .call("Page.navigate", Some(&tab.session), json!({ "url": url }));
+        let _ = tokio::time::timeout(Duration::from_secs(2), navigate).await;
+        let check = driver.browser.evaluate(&tab.session, &arrived);
+        if let Ok(Ok(serde_json::Value::Bool(true))) =
+            tokio::time::timeout(Duration::from_secs(2), check).await
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "navigations stay paused after the cancelled one"
+        );
+    }
     driver.close();
     exec.shutdown().await;
 }

@@ -6,11 +6,13 @@
 //! - [`shutdown`]: one future that resolves on SIGINT or SIGTERM.
 //! - [`telemetry`]: tracing to stderr (stdout is reserved for the ready line).
 //! - [`ready`]: the `listening on <addr>` line of the operator interface.
+//! - [`reflection`]: gRPC server reflection (v1 and v1alpha) limited to the served services.
 //! - [`service_token`]: the internal-call token, checked by the callee and attached by callers.
 //! - [`upstream`]: the `--upstream-allow` list of CIDRs that upstream dials must stay inside.
 
 pub mod cli;
 pub mod ready;
+pub mod reflection;
 pub mod service_token;
 pub mod shutdown;
 pub mod telemetry;

@@ -183,14 +183,10 @@ async fn serve(
     health
         .set_serving::<VerificationServer<GrpcHandler>>()
         .await;
-    let reflection = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            // The shared descriptor set holds every package; advertise only what we serve.
-            .with_service_name("browserstream.verification.v1.Verification")
-            .with_service_name("grpc.health.v1.Health")
-    };
+    let (reflection_v1, reflection_v1alpha) = service_kit::reflection::services(
+        proto::FILE_DESCRIPTOR_SET,
+        &["browserstream.verification.v1.Verification"],
+    )?;
     let mut builder = Server::builder();
     if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
         let identity = Identity::from_pem(std::fs::read(cert)?, std::fs::read(key)?);
@@ -198,8 +194,8 @@ async fn serve(
     }
     builder
         .add_service(health_service)
-        .add_service(reflection().build_v1()?)
-        .add_service(reflection().build_v1alpha()?)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(verification)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), token.cancelled_owned())
         .await

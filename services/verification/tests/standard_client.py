@@ -6,22 +6,24 @@ Starts `verification serve` on a free port over a fresh SQLite file, seeds it wi
 speaks), checks grpc.health.v1, and calls Authenticate, CreateStreamTicket, the three Verify
 RPCs, RecordActivity and Watch, with stubs generated from the .proto by grpcio-tools.
 
-Run (from the repository root, after `cargo build -p verification`):
-    python3 -m venv /tmp/vt-pyenv
-    /tmp/vt-pyenv/bin/pip install grpcio grpcio-tools grpcio-health-checking grpcio-reflection
-    /tmp/vt-pyenv/bin/python services/verification/tests/standard_client.py \
+Run (from the repository root, after `cargo build -p verification` and scripts/install-deps):
+    ~/.cache/browser-stream/pyenv/bin/python services/verification/tests/standard_client.py \
         --bin "${CARGO_TARGET_DIR:-target}/debug/verification"
-Prints `ok: …` lines and exits 0, or raises.
+Prints `ok: …` lines and exits 0, or raises. `cargo nextest run -p verification --test
+standard_client` runs it too.
 """
 
 import argparse
+import ctypes
 import importlib
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -31,6 +33,32 @@ from grpc_tools import protoc
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROTO_ROOT = os.path.join(HERE, "..", "..", "..", "proto", "proto")
 PROTO = "browserstream/verification/v1/verification.proto"
+# The whole run; every wait inside it has its own, shorter bound.
+BUDGET_SECONDS = 150
+
+
+def die_with_parent():
+    """The server gets SIGKILL when this script dies, even by SIGKILL (Linux prctl)."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+def on_budget_spent(_signum, _frame):
+    raise TimeoutError(f"the whole run took over {BUDGET_SECONDS} s")
+
+
+def ready_line(server):
+    """The `listening on …` line, read on a thread so that a silent server cannot hang us."""
+    lines = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in server.stdout],
+                              daemon=True)
+    reader.start()
+    try:
+        line = lines.get(timeout=30)
+    except queue.Empty:
+        raise TimeoutError("verification printed no ready line within 30 s") from None
+    assert line.startswith("listening on "), line
+    return line.strip().removeprefix("listening on ")
 
 
 def generate_stubs(out_dir):
@@ -64,14 +92,17 @@ def main():
     parser.add_argument("--bin", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"),
                                                       "debug", "verification"))
     binary = parser.parse_args().bin
+    signal.signal(signal.SIGALRM, on_budget_spent)
+    signal.alarm(BUDGET_SECONDS)
     work = tempfile.mkdtemp(prefix="vt-py-")
     db_url = f"sqlite://{work}/v.db"
     pb, rpc = generate_stubs(work)
     server = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--database-url", db_url,
                                "--poll-interval", "100ms"],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True, preexec_fn=die_with_parent)
     try:
-        addr = server.stdout.readline().strip().removeprefix("listening on ")
+        addr = ready_line(server)
         channel = grpc.insecure_channel(addr)
         grpc.channel_ready_future(channel).result(timeout=10)
 
@@ -137,8 +168,13 @@ def main():
         requests.put(None)
         events.cancel()
     finally:
+        signal.alarm(0)
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
         shutil.rmtree(work, ignore_errors=True)
     print("all RPCs answered")
 

@@ -1,15 +1,16 @@
 //! The Redis bus's tasks: the subscriber (control changes and this replica's messages, with
-//! reconnect, backoff and resync) and the maintenance tick (grace sweep, socket liveness
+//! a heartbeat, reconnect, backoff and resync) and the maintenance tick (grace sweep, socket liveness
 //! refresh, dropping unwatched sessions).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::wire::{self, ReplicaMessage};
-use super::{call, Shared};
+use super::{call, heartbeat, Shared};
 use crate::control::BusError;
 
 /// First and longest wait between two subscription attempts.
@@ -56,12 +57,18 @@ async fn connect(shared: &Shared) -> anyhow::Result<redis::aio::PubSub> {
         .map_err(|_| anyhow::anyhow!("subscribing timed out"))?
 }
 
+/// Hands every message to its receiver until the subscription closes, errs, or goes silent
+/// (dropping it then closes its connection).
 async fn listen(shared: &Shared, pubsub: redis::aio::PubSub, shutdown: &CancellationToken) {
     let control = wire::control_channel(&shared.options.prefix);
     let mut messages = pubsub.into_on_message();
+    let (heard, heard_rx) = watch::channel(0);
+    let silenced = heartbeat::silenced(shared, heard_rx);
+    tokio::pin!(silenced);
     loop {
         let message = tokio::select! {
             message = messages.next() => message,
+            () = &mut silenced => return,
             () = shutdown.cancelled() => return,
         };
         let Some(message) = message else {
@@ -70,10 +77,16 @@ async fn listen(shared: &Shared, pubsub: redis::aio::PubSub, shutdown: &Cancella
         let payload = message.get_payload_bytes();
         if message.get_channel_name() == control {
             shared.apply_payload(payload, false);
-        } else if let Some(message) = ReplicaMessage::decode(payload) {
-            shared.deliver(message);
-        } else {
-            tracing::warn!("malformed replica message ignored");
+            continue;
+        }
+        match ReplicaMessage::decode(payload) {
+            Some(ReplicaMessage::Heartbeat { n }) => {
+                heard.send_if_modified(|last| std::mem::replace(last, n.max(*last)) < n);
+            }
+            Some(message) => {
+                shared.deliver(message);
+            }
+            None => tracing::warn!("malformed replica message ignored"),
         }
     }
 }

@@ -20,6 +20,10 @@ pub struct RedisBusOptions {
     pub socket_ttl: Duration,
     /// How often this replica expires due grace deadlines.
     pub sweep_interval: Duration,
+    /// How often this replica checks that its subscription still delivers: it publishes a
+    /// heartbeat on its own channel and re-subscribes when the heartbeat is not back within
+    /// `call_timeout` of being sent.
+    pub heartbeat_interval: Duration,
 }
 
 impl RedisBusOptions {
@@ -28,7 +32,9 @@ impl RedisBusOptions {
     /// deadline `--connect-timeout`; a socket's liveness lasts twice a ping round
     /// (`--ping-interval` + `--pong-timeout`, kept within 2–15 s), after which a socket that
     /// stopped answering is closed anyway; it only matters when a replica dies without
-    /// deregistering. The sweep runs every quarter of the grace (20 ms to 1 s).
+    /// deregistering. The sweep runs every quarter of the grace (20 ms to 1 s). The heartbeat
+    /// runs every half call deadline (250 ms to 5 s): a subscription that hangs without
+    /// closing is replaced within that plus one call deadline.
     pub fn from_config(config: &Config, url: &str) -> anyhow::Result<Self> {
         let (url, prefix) = wire::split_prefix(url, DEFAULT_PREFIX)?;
         let socket_ttl =
@@ -40,6 +46,8 @@ impl RedisBusOptions {
             call_timeout: config.connect_timeout,
             socket_ttl,
             sweep_interval: (config.control_grace / 4).clamp(Duration::from_millis(20), secs(1)),
+            heartbeat_interval: (config.connect_timeout / 2)
+                .clamp(Duration::from_millis(250), secs(5)),
         })
     }
 }

@@ -103,6 +103,11 @@ fn replica_messages_round_trip_every_pair_event() {
         Some(superseded)
     );
     assert_eq!(ReplicaMessage::decode(b"{\"t\":\"nope\"}"), None);
+    let heartbeat = ReplicaMessage::Heartbeat { n: 7 };
+    assert_eq!(
+        ReplicaMessage::decode(heartbeat.encode().as_bytes()),
+        Some(heartbeat)
+    );
 }
 
 #[test]
@@ -141,6 +146,9 @@ fn options_come_from_the_gateway_configuration_and_the_bus_url() {
     assert!(options.sweep_interval < options.grace);
     let ttl = options.socket_ttl;
     assert!(ttl >= std::time::Duration::from_secs(2) && ttl <= std::time::Duration::from_secs(15));
+    // A hang is noticed within a heartbeat interval plus the call deadline(s).
+    assert!(options.heartbeat_interval < options.call_timeout);
+    assert!(options.heartbeat_interval >= std::time::Duration::from_millis(250));
     let default = super::RedisBusOptions::from_config(&config, "redis://h:1").unwrap();
     assert_eq!(default.prefix, super::DEFAULT_PREFIX);
 }

@@ -108,7 +108,8 @@ pub fn decode_state(payload: &[u8]) -> Option<(SessionKey, ControlState)> {
     Some((session, state))
 }
 
-/// What one replica tells another about one of the receiver's sockets (by nonce).
+/// What one replica tells another about one of the receiver's sockets (by nonce), or itself
+/// about its subscription.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "kebab-case")]
 pub enum ReplicaMessage {
@@ -123,6 +124,12 @@ pub enum ReplicaMessage {
         n: u64,
         /// The event.
         e: WireEvent,
+    },
+    /// A replica's probe of its own subscription: it publishes this on its own channel and
+    /// expects it back; never addressed to a socket.
+    Heartbeat {
+        /// The probe's sequence number (grows for the life of the replica).
+        n: u64,
     },
 }
 

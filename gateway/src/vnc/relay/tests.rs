@@ -142,11 +142,12 @@ async fn bytes_flow_both_ways_and_a_client_close_ends_the_upstream() {
 async fn an_upstream_end_closes_the_frontend_with_upstream_closed() {
     let mut h = start(config(), 16);
     drop(h.upstream);
-    assert_eq!(h.relay.await.unwrap(), CloseReason::UpstreamClosed);
     assert_eq!(
         next_data(&mut h.from_relay).await,
         Some(close_frame(CloseReason::UpstreamClosed))
     );
+    h.to_relay.send(Ok(WsFrame::Close(None))).await.unwrap();
+    assert_eq!(h.relay.await.unwrap(), CloseReason::UpstreamClosed);
 }
 
 #[tokio::test]
@@ -178,11 +179,12 @@ async fn a_text_frame_closes_with_protocol_error() {
         .send(Ok(WsFrame::Text("hi".into())))
         .await
         .unwrap();
-    assert_eq!(h.relay.await.unwrap(), CloseReason::ProtocolError);
     assert_eq!(
         next_data(&mut h.from_relay).await,
         Some(close_frame(CloseReason::ProtocolError))
     );
+    h.to_relay.send(Ok(WsFrame::Close(None))).await.unwrap();
+    assert_eq!(h.relay.await.unwrap(), CloseReason::ProtocolError);
 }
 
 #[tokio::test]
@@ -200,9 +202,44 @@ async fn an_external_close_sends_its_reason_first() {
     let mut h = start(config(), 16);
     h.close.close(CloseReason::Draining);
     h.close.close(CloseReason::ClientClosed);
-    assert_eq!(h.relay.await.unwrap(), CloseReason::Draining);
     assert_eq!(
         next_data(&mut h.from_relay).await,
         Some(close_frame(CloseReason::Draining))
     );
+    h.to_relay.send(Ok(WsFrame::Close(None))).await.unwrap();
+    assert_eq!(h.relay.await.unwrap(), CloseReason::Draining);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_closing_relay_reads_on_until_the_clients_close_before_it_drops_the_socket() {
+    let mut h = start(config(), 16);
+    h.close.close(CloseReason::EntityFinished);
+    assert_eq!(
+        next_data(&mut h.from_relay).await,
+        Some(close_frame(CloseReason::EntityFinished))
+    );
+    // The client is still sending (its input crossed our close frame): read and discarded,
+    // and the socket stays open for the client's Close.
+    h.to_relay
+        .send(Ok(WsFrame::Binary(Bytes::from_static(b"late"))))
+        .await
+        .unwrap();
+    let waited = tokio::time::timeout(Duration::from_secs(1), &mut h.relay).await;
+    assert!(waited.is_err(), "the relay ended before the client's Close");
+    h.to_relay.send(Ok(WsFrame::Close(None))).await.unwrap();
+    assert_eq!(h.relay.await.unwrap(), CloseReason::EntityFinished);
+    assert!(
+        h.to_relay.is_closed(),
+        "the socket is dropped after the Close"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_never_answers_the_close_is_dropped_at_the_handshake_deadline() {
+    let h = start(config(), 16);
+    let closing = tokio::time::Instant::now();
+    h.close.close(CloseReason::EntityFinished);
+    assert_eq!(h.relay.await.unwrap(), CloseReason::EntityFinished);
+    assert!(closing.elapsed() >= crate::linger::CLOSE_HANDSHAKE_TIMEOUT);
+    assert!(h.to_relay.is_closed(), "the socket is dropped");
 }
