@@ -9,7 +9,8 @@
 //! - [`resolve`]: ownership check and CDP endpoint (verification or a trusted caller).
 //! - [`pool`]: one connection per session: open on use, backoff, idle close, bound.
 //! - [`endpoint`]: allow-list check and `/json/version` discovery before dialling.
-//! - [`cdp`]: the connection actor (owns the WebSocket; only it does CDP I/O).
+//! - [`cdp`]: the connection actor and its writer (own the WebSocket; only they do CDP I/O);
+//!   [`cdp::wire`]: the pure message encoding, with the 16 MiB cap on what a browser sends.
 //! - [`browser`]: page sessions and the active tab of one connection.
 //! - [`plan`]: pure request → CDP command mapping, page scripts, caps.
 //! - [`guard`]: the navigation guard (pure rules + DNS).
