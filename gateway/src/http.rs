@@ -224,6 +224,11 @@ fn vnc_upgrade(
     upgrade_stream(state, kind, id, query, headers, ws, channel)
 }
 
+/// The WebSocket read buffer of a stream socket. What a viewer sends is small (input events,
+/// JSON requests); a larger message grows the buffer while it is read. The library's default
+/// (128 KiB, allocated up front) would be most of an idle socket's memory.
+const READ_BUFFER: usize = 8 * 1024;
+
 /// What differs between the stream channels' upgrades: the WebSocket subprotocols offered,
 /// the WebSocket layer's message cap, and the per-socket handler.
 pub struct Channel<F> {
@@ -260,6 +265,7 @@ where
     let tracker = state.tracker.clone();
     let serve = channel.serve;
     ws.protocols(channel.protocols.iter().copied())
+        .read_buffer_size(READ_BUFFER)
         .max_message_size(channel.max_message_size)
         .on_upgrade(move |socket| {
             tracker.track_future(
