@@ -15,27 +15,24 @@ standard_client` runs it too.
 """
 
 import argparse
-import ctypes
-import importlib
 import os
-import queue
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from grpc_tools import protoc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PROTO_ROOT = os.path.join(HERE, "..", "..", "..", "proto", "proto")
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "proto", "standard-client"))
+from common import die_with_parent, generate_stubs, list_services, ready_line, start_budget  # noqa: E402
+
 PROTO = "browserstream/cdp/v1/cdp.proto"
+PACKAGE = "browserstream.cdp.v1.cdp"
 SERVICE = "browserstream.cdp.v1.CdpExecutor"
 # Non-ASCII on purpose: the text crosses protobuf, the executor and the page as UTF-8.
 PASTED = "pasted ü 漢字"
@@ -50,23 +47,6 @@ PAGE = """<!doctype html><meta charset="utf-8">
   input.focus();
   document.title = "ready";
 </script>"""
-
-
-def die_with_parent():
-    """Children get SIGKILL when this script dies, even by SIGKILL (Linux prctl)."""
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-
-
-def generate_stubs(out_dir):
-    include = os.path.join(os.path.dirname(protoc.__file__), "_proto")
-    code = protoc.main(["protoc", f"-I{PROTO_ROOT}", f"-I{include}", f"--python_out={out_dir}",
-                        f"--grpc_python_out={out_dir}", PROTO])
-    assert code == 0, "protoc failed"
-    sys.path.insert(0, out_dir)
-    pb = importlib.import_module("browserstream.cdp.v1.cdp_pb2")
-    rpc = importlib.import_module("browserstream.cdp.v1.cdp_pb2_grpc")
-    return pb, rpc
 
 
 def start_chromium(executable, profile, url):
@@ -106,27 +86,6 @@ def stop(process, group=False):
         process.wait(timeout=10)
 
 
-def ready_line(server):
-    """The `listening on …` line, read on a thread so that a silent server cannot hang us."""
-    lines = queue.Queue()
-    reader = threading.Thread(target=lambda: [lines.put(line) for line in server.stdout],
-                              daemon=True)
-    reader.start()
-    try:
-        line = lines.get(timeout=30)
-    except queue.Empty:
-        raise TimeoutError("cdp-executor printed no ready line within 30 s") from None
-    assert line.startswith("listening on "), line
-    return line.strip().removeprefix("listening on ")
-
-
-def list_services(channel):
-    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
-    request = reflection_pb2.ServerReflectionRequest(list_services="")
-    response = next(stub.ServerReflectionInfo(iter([request]), timeout=RPC_TIMEOUT))
-    return sorted(s.name for s in response.list_services_response.service)
-
-
 def wait_for_page(stub, pb, target):
     """Polls ListTabs until the page's script has run (its title becomes `ready`)."""
     deadline = time.monotonic() + 30
@@ -138,21 +97,16 @@ def wait_for_page(stub, pb, target):
     raise TimeoutError(f"the page never became the ready active tab: {tabs}")
 
 
-def on_budget_spent(_signum, _frame):
-    raise TimeoutError(f"the whole run took over {BUDGET_SECONDS} s")
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"),
                                                       "debug", "cdp-executor"))
     parser.add_argument("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"))
     args = parser.parse_args()
-    signal.signal(signal.SIGALRM, on_budget_spent)
-    signal.alarm(BUDGET_SECONDS)
+    start_budget(BUDGET_SECONDS)
     work = tempfile.mkdtemp(prefix="cdp-py-")
     log_path = os.path.join(work, "cdp-executor.log")
-    pb, rpc = generate_stubs(work)
+    pb, rpc = generate_stubs(work, PROTO, PACKAGE)
     page_url = "data:text/html;charset=utf-8," + urllib.parse.quote(PAGE)
     browser = server = None
     try:
@@ -163,11 +117,11 @@ def main():
                 [args.bin, "serve", "--listen", "127.0.0.1:0", "--trust-request-cdp-url"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True,
                 preexec_fn=die_with_parent)
-        addr = ready_line(server)
+        addr = ready_line(server, "cdp-executor")
         channel = grpc.insecure_channel(addr)
         grpc.channel_ready_future(channel).result(timeout=RPC_TIMEOUT)
 
-        services = list_services(channel)
+        services = list_services(channel, RPC_TIMEOUT)
         # Only what this process serves (the shared descriptor set describes every package).
         assert services == sorted([SERVICE, "grpc.health.v1.Health"]), services
         print("ok: reflection lists", services)

@@ -14,8 +14,6 @@ standard_client` runs it too.
 """
 
 import argparse
-import ctypes
-import importlib
 import os
 import queue
 import shutil
@@ -23,53 +21,18 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from grpc_tools import protoc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PROTO_ROOT = os.path.join(HERE, "..", "..", "..", "proto", "proto")
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "proto", "standard-client"))
+from common import die_with_parent, generate_stubs, list_services, ready_line, start_budget  # noqa: E402
+
 PROTO = "browserstream/verification/v1/verification.proto"
+PACKAGE = "browserstream.verification.v1.verification"
 # The whole run; every wait inside it has its own, shorter bound.
 BUDGET_SECONDS = 150
-
-
-def die_with_parent():
-    """The server gets SIGKILL when this script dies, even by SIGKILL (Linux prctl)."""
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-
-
-def on_budget_spent(_signum, _frame):
-    raise TimeoutError(f"the whole run took over {BUDGET_SECONDS} s")
-
-
-def ready_line(server):
-    """The `listening on …` line, read on a thread so that a silent server cannot hang us."""
-    lines = queue.Queue()
-    reader = threading.Thread(target=lambda: [lines.put(line) for line in server.stdout],
-                              daemon=True)
-    reader.start()
-    try:
-        line = lines.get(timeout=30)
-    except queue.Empty:
-        raise TimeoutError("verification printed no ready line within 30 s") from None
-    assert line.startswith("listening on "), line
-    return line.strip().removeprefix("listening on ")
-
-
-def generate_stubs(out_dir):
-    include = os.path.join(os.path.dirname(protoc.__file__), "_proto")
-    code = protoc.main(["protoc", f"-I{PROTO_ROOT}", f"-I{include}", f"--python_out={out_dir}",
-                        f"--grpc_python_out={out_dir}", PROTO])
-    assert code == 0, "protoc failed"
-    sys.path.insert(0, out_dir)
-    pb = importlib.import_module("browserstream.verification.v1.verification_pb2")
-    rpc = importlib.import_module("browserstream.verification.v1.verification_pb2_grpc")
-    return pb, rpc
 
 
 def admin(binary, db_url, *args):
@@ -80,33 +43,25 @@ def admin(binary, db_url, *args):
     return lines[0]
 
 
-def list_services(channel):
-    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
-    request = reflection_pb2.ServerReflectionRequest(list_services="")
-    response = next(stub.ServerReflectionInfo(iter([request]), timeout=10))
-    return sorted(s.name for s in response.list_services_response.service)
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"),
                                                       "debug", "verification"))
     binary = parser.parse_args().bin
-    signal.signal(signal.SIGALRM, on_budget_spent)
-    signal.alarm(BUDGET_SECONDS)
+    start_budget(BUDGET_SECONDS)
     work = tempfile.mkdtemp(prefix="vt-py-")
     db_url = f"sqlite://{work}/v.db"
-    pb, rpc = generate_stubs(work)
+    pb, rpc = generate_stubs(work, PROTO, PACKAGE)
     server = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--database-url", db_url,
                                "--poll-interval", "100ms"],
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, text=True, preexec_fn=die_with_parent)
     try:
-        addr = ready_line(server)
+        addr = ready_line(server, "verification")
         channel = grpc.insecure_channel(addr)
         grpc.channel_ready_future(channel).result(timeout=10)
 
-        services = list_services(channel)
+        services = list_services(channel, timeout=10)
         assert "browserstream.verification.v1.Verification" in services, services
         print("ok: reflection lists", services)
         health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
