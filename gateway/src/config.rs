@@ -85,7 +85,8 @@ pub struct Config {
     /// No pong for this long closes the socket with `timeout`.
     #[arg(long, env = "GATEWAY_PONG_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub pong_timeout: Duration,
-    /// Upstream (VNC) connect timeout.
+    /// Upstream (VNC) connect timeout; also the deadline of every Redis bus call, and (halved,
+    /// within 250 ms–5 s) the interval of the bus's subscription heartbeat.
     #[arg(long, env = "GATEWAY_CONNECT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
     /// RFB handshake timeout (ProtocolVersion to ServerInit).
