@@ -29,15 +29,20 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/stream/tickets", post(create_ticket))
-        .route(
-            "/v1/stream/vnc/browser_session/{id}",
-            get(vnc_browser_session),
-        )
-        .route("/api/v1/stream/vnc/task/{id}", get(vnc_task))
-        .route(
-            "/api/v1/stream/vnc/workflow_run/{id}",
-            get(vnc_workflow_run),
-        )
+        .merge(stream_routes(
+            [
+                (
+                    "/v1/stream/vnc/browser_session/{id}",
+                    EntityKind::BrowserSession,
+                ),
+                ("/api/v1/stream/vnc/task/{id}", EntityKind::Task),
+                (
+                    "/api/v1/stream/vnc/workflow_run/{id}",
+                    EntityKind::WorkflowRun,
+                ),
+            ],
+            vnc_upgrade,
+        ))
         .merge(crate::message::routes());
     if state.config.web_root.is_dir() {
         router = router.fallback_service(ServeDir::new(&state.config.web_root));
@@ -139,34 +144,33 @@ async fn create_ticket(State(state): State<AppState>, headers: HeaderMap, body: 
     }
 }
 
-async fn vnc_browser_session(
-    state: State<AppState>,
-    id: Path<String>,
-    query: RawQuery,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Response {
-    vnc_upgrade(state, EntityKind::BrowserSession, id, query, headers, ws)
-}
+/// A channel's upgrade of one stream socket of an entity kind.
+pub type Upgrade = fn(
+    State<AppState>,
+    EntityKind,
+    Path<String>,
+    RawQuery,
+    HeaderMap,
+    WebSocketUpgrade,
+) -> Response;
 
-async fn vnc_task(
-    state: State<AppState>,
-    id: Path<String>,
-    query: RawQuery,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Response {
-    vnc_upgrade(state, EntityKind::Task, id, query, headers, ws)
-}
-
-async fn vnc_workflow_run(
-    state: State<AppState>,
-    id: Path<String>,
-    query: RawQuery,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Response {
-    vnc_upgrade(state, EntityKind::WorkflowRun, id, query, headers, ws)
+/// A channel's stream routes (PROTOCOL §2), each path with the entity kind its id names.
+pub fn stream_routes(
+    routes: [(&'static str, EntityKind); 3],
+    upgrade: Upgrade,
+) -> Router<AppState> {
+    routes
+        .into_iter()
+        .fold(Router::new(), |router, (path, kind)| {
+            let handler = move |state: State<AppState>,
+                                id: Path<String>,
+                                query: RawQuery,
+                                headers: HeaderMap,
+                                ws: WebSocketUpgrade| async move {
+                upgrade(state, kind, id, query, headers, ws)
+            };
+            router.route(path, get(handler))
+        })
 }
 
 /// Whether the upgrade's Origin may open a stream socket (an absent Origin is a non-browser

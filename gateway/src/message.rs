@@ -29,57 +29,29 @@ pub mod socket;
 use axum::extract::{Path, RawQuery, State, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::get;
 use axum::Router;
-use tracing::Instrument;
 
 use crate::entity::{ChannelKind, EntityKind};
-use crate::http::{upgrade_stream, Channel};
+use crate::http::{stream_routes, upgrade_stream, Channel};
 use crate::state::AppState;
-use crate::stream::{authorize, close_with, StreamRequest};
+use crate::stream::StreamRequest;
 
 /// The Message routes of PROTOCOL §2 (merge into the gateway's router).
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/stream/messages/browser_session/{id}",
-            get(browser_session),
-        )
-        .route("/api/v1/stream/messages/task/{id}", get(task))
-        .route(
-            "/api/v1/stream/messages/workflow_run/{id}",
-            get(workflow_run),
-        )
-}
-
-async fn browser_session(
-    state: State<AppState>,
-    id: Path<String>,
-    query: RawQuery,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Response {
-    upgrade(state, EntityKind::BrowserSession, id, query, headers, ws)
-}
-
-async fn task(
-    state: State<AppState>,
-    id: Path<String>,
-    query: RawQuery,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Response {
-    upgrade(state, EntityKind::Task, id, query, headers, ws)
-}
-
-async fn workflow_run(
-    state: State<AppState>,
-    id: Path<String>,
-    query: RawQuery,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Response {
-    upgrade(state, EntityKind::WorkflowRun, id, query, headers, ws)
+    stream_routes(
+        [
+            (
+                "/v1/stream/messages/browser_session/{id}",
+                EntityKind::BrowserSession,
+            ),
+            ("/api/v1/stream/messages/task/{id}", EntityKind::Task),
+            (
+                "/api/v1/stream/messages/workflow_run/{id}",
+                EntityKind::WorkflowRun,
+            ),
+        ],
+        upgrade,
+    )
 }
 
 fn upgrade(
@@ -103,26 +75,12 @@ fn upgrade(
 
 /// Serves one upgraded Message socket to its end.
 pub async fn serve(state: AppState, socket: axum::extract::ws::WebSocket, request: StreamRequest) {
-    let span = tracing::info_span!(
-        "message",
-        entity.kind = request.kind.as_str(),
-        entity.id = %request.entity_id,
-        client.id = tracing::field::Empty,
-        organization.id = tracing::field::Empty,
-        browser_session.id = tracing::field::Empty,
-    );
-    async move {
-        let _gauge = state.metrics.socket_opened(ChannelKind::Message.as_str());
-        let reason = match authorize(&state, &request, false).await {
-            Ok(authorized) => socket::run(state.clone(), socket, authorized).await,
-            Err(reason) => {
-                close_with(socket, reason).await;
-                reason
-            }
-        };
-        state.metrics.close(reason.as_str());
-        tracing::info!(close.reason = reason.as_str(), "message socket closed");
-    }
-    .instrument(span)
+    crate::stream::serve(
+        state,
+        socket,
+        request,
+        ChannelKind::Message,
+        |state, socket, _, auth| socket::run(state, socket, auth),
+    )
     .await;
 }

@@ -1,14 +1,17 @@
 //! What every stream socket (VNC and Message) does before it streams: read `client_id` and
 //! the credential from the upgrade request, authenticate through verification, check a
 //! ticket's binding, verify the entity. Each failure is a [`CloseReason`] of PROTOCOL §2.
+//! [`serve`] wraps both channels' sockets: span, gauge, authorization, close counting.
 
 use std::collections::HashMap;
+use std::future::Future;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use secrecy::SecretString;
+use tracing::Instrument;
 
 use crate::close::CloseReason;
-use crate::entity::{EntityKey, EntityKind, SessionKey, StreamKey, MAX_ID_LEN};
+use crate::entity::{ChannelKind, EntityKey, EntityKind, SessionKey, StreamKey, MAX_ID_LEN};
 use crate::linger;
 use crate::state::AppState;
 use crate::verify::{Credential, Identity, LiveSession};
@@ -136,6 +139,54 @@ pub async fn authorize(
         session,
         view_only,
     })
+}
+
+/// Serves one upgraded socket of `channel` to its end: under one span (the entity, then the
+/// client, organization and browser session once authorized) and the open-socket gauge,
+/// authorize (a refusal is sent as the close reason), then `stream` the authorized socket.
+/// Every close reason, refusal or not, is counted and logged here, once.
+pub async fn serve<F, Fut>(
+    state: AppState,
+    socket: WebSocket,
+    request: StreamRequest,
+    channel: ChannelKind,
+    stream: F,
+) where
+    F: FnOnce(AppState, WebSocket, StreamRequest, Authorized) -> Fut,
+    Fut: Future<Output = CloseReason>,
+{
+    let span = tracing::info_span!(
+        "stream",
+        channel = channel.as_str(),
+        entity.kind = request.kind.as_str(),
+        entity.id = %request.entity_id,
+        client.id = tracing::field::Empty,
+        organization.id = tracing::field::Empty,
+        browser_session.id = tracing::field::Empty,
+    );
+    async move {
+        let _gauge = state.metrics.socket_opened(channel.as_str());
+        let reason = match authorize(&state, &request, channel == ChannelKind::Vnc).await {
+            Ok(auth) => {
+                let span = tracing::Span::current();
+                span.record("client.id", auth.key.client_id.as_str());
+                span.record("organization.id", auth.key.entity.organization_id.as_str());
+                span.record(
+                    "browser_session.id",
+                    auth.session.browser_session_id.as_str(),
+                );
+                stream(state.clone(), socket, request, auth).await
+            }
+            Err(reason) => {
+                close_with(socket, reason).await;
+                reason
+            }
+        };
+        state.metrics.close(reason.as_str());
+        tracing::info!(close.reason = reason.as_str(), "stream socket closed");
+    }
+    .instrument(span)
+    .await;
 }
 
 /// Closes a socket that never streamed, with `reason`, and waits (bounded) for the client's

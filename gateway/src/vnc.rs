@@ -34,34 +34,20 @@ use crate::entity::ChannelKind;
 use crate::policy::Platform;
 use crate::rfb::Limits;
 use crate::state::AppState;
-use crate::stream::{authorize, close_with, Authorized, StreamRequest};
+use crate::stream::{close_with, Authorized, StreamRequest};
 
 /// Side effects queued per socket before new ones are dropped.
 const EFFECT_QUEUE: usize = 16;
 
 /// Serves one upgraded VNC socket to its end.
 pub async fn serve(state: AppState, socket: WebSocket, request: StreamRequest) {
-    let span = tracing::info_span!(
-        "vnc",
-        entity.kind = request.kind.as_str(),
-        entity.id = %request.entity_id,
-        client.id = tracing::field::Empty,
-        organization.id = tracing::field::Empty,
-        browser_session.id = tracing::field::Empty,
-    );
-    async move {
-        let _gauge = state.metrics.socket_opened(ChannelKind::Vnc.as_str());
-        let reason = match authorize(&state, &request, true).await {
-            Ok(authorized) => stream(&state, socket, &request, authorized).await,
-            Err(reason) => {
-                close_with(socket, reason).await;
-                state.metrics.close(reason.as_str());
-                reason
-            }
-        };
-        tracing::info!(close.reason = reason.as_str(), "vnc socket closed");
-    }
-    .instrument(span)
+    crate::stream::serve(
+        state,
+        socket,
+        request,
+        ChannelKind::Vnc,
+        |state, socket, request, auth| async move { stream(&state, socket, &request, auth).await },
+    )
     .await;
 }
 
@@ -72,22 +58,16 @@ async fn stream(
     auth: Authorized,
 ) -> CloseReason {
     let span = tracing::Span::current();
-    span.record("client.id", auth.key.client_id.as_str());
-    span.record("organization.id", auth.key.entity.organization_id.as_str());
-    span.record(
-        "browser_session.id",
-        auth.session.browser_session_id.as_str(),
-    );
     let Some(upstream) = resolve_upstream(&auth.session.vnc_url, &auth.session.browser_address)
     else {
-        return fail(state, socket, CloseReason::BrowserNotReady).await;
+        return fail(socket, CloseReason::BrowserNotReady).await;
     };
     let Ok(registration) = state
         .bus
         .register(auth.key.clone(), ChannelKind::Vnc, auth.session_key())
         .await
     else {
-        return fail(state, socket, CloseReason::BusUnavailable).await;
+        return fail(socket, CloseReason::BusUnavailable).await;
     };
     let liveness = state.liveness.watch(auth.key.entity.clone());
     let close = CloseSlot::new(CancellationToken::new());
@@ -103,7 +83,7 @@ async fn stream(
         Ok(io) => io,
         Err(error) => {
             tracing::warn!(error.message = %error, "upstream not dialled");
-            return fail(state, socket, CloseReason::UpstreamUnreachable).await;
+            return fail(socket, CloseReason::UpstreamUnreachable).await;
         }
     };
     let platform = Platform::from_user_agent(request.user_agent.as_deref().unwrap_or_default());
@@ -166,9 +146,8 @@ async fn stream(
     reason
 }
 
-async fn fail(state: &AppState, socket: WebSocket, reason: CloseReason) -> CloseReason {
+async fn fail(socket: WebSocket, reason: CloseReason) -> CloseReason {
     close_with(socket, reason).await;
-    state.metrics.close(reason.as_str());
     reason
 }
 

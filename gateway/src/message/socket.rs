@@ -74,13 +74,6 @@ impl Ctx {
 
 /// Streams an authorized socket to its end; returns the close reason sent.
 pub async fn run(state: AppState, socket: WebSocket, auth: Authorized) -> CloseReason {
-    let span = tracing::Span::current();
-    span.record("client.id", auth.key.client_id.as_str());
-    span.record("organization.id", auth.key.entity.organization_id.as_str());
-    span.record(
-        "browser_session.id",
-        auth.session.browser_session_id.as_str(),
-    );
     let registration = match state
         .bus
         .register(auth.key.clone(), ChannelKind::Message, auth.session_key())

@@ -129,9 +129,7 @@ where
         upstream_to_frontend(upstream_read, out_tx, &shared, &ctx),
         writer::run(sink, out_rx, &shared, &config, &ctx),
     );
-    let reason = ctx.close.reason().unwrap_or(CloseReason::InternalError);
-    ctx.metrics.close(reason.as_str());
-    reason
+    ctx.close.reason().unwrap_or(CloseReason::InternalError)
 }
 
 /// The inputs of the frontend→upstream pump besides the frontend itself.

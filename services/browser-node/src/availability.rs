@@ -4,13 +4,7 @@
 
 use crate::{chromium_executable, find_executable};
 
-/// The variable that turns a skip into a failure.
-pub const REQUIRE_ALL_ENV: &str = "BROWSER_STREAM_REQUIRE_ALL";
-
-/// Whether every part is required (`BROWSER_STREAM_REQUIRE_ALL=1`).
-pub fn require_all() -> bool {
-    std::env::var(REQUIRE_ALL_ENV).is_ok_and(|value| value == "1")
-}
+pub use service_kit::skip::{require_all, skip, REQUIRE_ALL_ENV};
 
 /// Why Chromium cannot be used here, or `None` when it can.
 pub fn chromium_missing() -> Option<String> {
@@ -31,16 +25,6 @@ pub fn vnc_tools_missing() -> Option<String> {
             missing.join(" and ")
         )
     })
-}
-
-/// Applies the skip rule to a missing part: prints `skipped: <reason>`, or panics when every
-/// part is required.
-pub fn skip(reason: &str) {
-    assert!(
-        !require_all(),
-        "{REQUIRE_ALL_ENV}=1 but a required part is missing: {reason}"
-    );
-    println!("skipped: {reason}");
 }
 
 /// True when Chromium is available; otherwise applies the skip rule and returns false.

@@ -101,12 +101,7 @@ pub async fn reload(
     limits: Limits,
 ) -> Result<String, ExecutorError> {
     let tab = browser.active_tab().await?;
-    let history = browser
-        .call("Page.getNavigationHistory", Some(&tab.session), json!({}))
-        .await?;
-    if let Some(entry) = plan::history_target(&history, 0) {
-        guard.check(&entry.url).await.map_err(refusal)?;
-    }
+    checked_history_entry(browser, guard, &tab, 0).await?;
     if hard {
         browser
             .call("Network.clearBrowserCache", Some(&tab.session), json!({}))
@@ -133,11 +128,7 @@ pub async fn history(
     limits: Limits,
 ) -> Result<String, ExecutorError> {
     let tab = browser.active_tab().await?;
-    let history = browser
-        .call("Page.getNavigationHistory", Some(&tab.session), json!({}))
-        .await?;
-    if let Some(entry) = plan::history_target(&history, offset) {
-        guard.check(&entry.url).await.map_err(refusal)?;
+    if let Some(entry) = checked_history_entry(browser, guard, &tab, offset).await? {
         let params = json!({ "entryId": entry.id });
         run(
             browser,
@@ -151,6 +142,24 @@ pub async fn history(
         .await?;
     }
     current_url(browser, &tab).await
+}
+
+/// The history entry `offset` away from the current one (0: the current one), its URL checked
+/// by the guard; `None` when there is no such entry.
+async fn checked_history_entry(
+    browser: &BrowserConn,
+    guard: &Guard,
+    tab: &ActiveTab,
+    offset: i64,
+) -> Result<Option<plan::HistoryEntry>, ExecutorError> {
+    let history = browser
+        .call("Page.getNavigationHistory", Some(&tab.session), json!({}))
+        .await?;
+    let entry = plan::history_target(&history, offset);
+    if let Some(entry) = &entry {
+        guard.check(&entry.url).await.map_err(refusal)?;
+    }
+    Ok(entry)
 }
 
 async fn current_url(browser: &BrowserConn, tab: &ActiveTab) -> Result<String, ExecutorError> {

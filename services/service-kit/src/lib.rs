@@ -7,6 +7,7 @@
 //! - [`telemetry`]: tracing to stderr (stdout is reserved for the ready line).
 //! - [`ready`]: the `listening on <addr>` line of the operator interface.
 //! - [`reflection`]: gRPC server reflection (v1 and v1alpha) limited to the served services.
+//! - [`skip`]: the skip rule of tests that need a real part (`BROWSER_STREAM_REQUIRE_ALL`).
 //! - [`service_token`]: the internal-call token, checked by the callee and attached by callers.
 //! - [`upstream`]: the `--upstream-allow` list of CIDRs that upstream dials must stay inside.
 
@@ -15,5 +16,6 @@ pub mod ready;
 pub mod reflection;
 pub mod service_token;
 pub mod shutdown;
+pub mod skip;
 pub mod telemetry;
 pub mod upstream;

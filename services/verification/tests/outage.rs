@@ -26,9 +26,7 @@ struct PrivatePg {
 impl PrivatePg {
     fn start() -> Option<Self> {
         let Some(bin) = pg_bin() else {
-            let required = std::env::var("BROWSER_STREAM_REQUIRE_ALL").is_ok_and(|v| v == "1");
-            assert!(!required, "initdb/pg_ctl required but not found");
-            println!("skipped: initdb/pg_ctl not found");
+            service_kit::skip::skip("initdb/pg_ctl not found");
             return None;
         };
         let dir = tempfile::Builder::new()

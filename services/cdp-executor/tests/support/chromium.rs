@@ -13,13 +13,7 @@ pub fn executable() -> Option<PathBuf> {
 
 /// Applies the skip rule; true when Chromium can be used.
 pub fn available() -> bool {
-    match availability::chromium_missing() {
-        None => true,
-        Some(reason) => {
-            availability::skip(&reason);
-            false
-        }
-    }
+    availability::chromium_or_skip()
 }
 
 /// A running headless Chromium; stopped on drop.
