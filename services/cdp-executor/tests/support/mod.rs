@@ -201,6 +201,20 @@ impl Driver {
             "document.visibilityState === 'visible' && document.hasFocus()",
         )
         .await;
+        // Each tab runs in its own renderer: the one that was in front learns it lost focus
+        // a moment later, and only then reports it. A switch is done when every other tab
+        // knows, as it is by the time a person who clicked a tab acts on it.
+        for page in self.browser.pages().await.unwrap() {
+            if page.target_id == tab.target_id {
+                continue;
+            }
+            let session = self.browser.session_for(&page.target_id).await.unwrap();
+            self.wait_for(
+                &session,
+                "!(document.visibilityState === 'visible' && document.hasFocus())",
+            )
+            .await;
+        }
     }
 
     pub async fn eval(&self, tab: &ActiveTab, expression: &str) -> Value {
