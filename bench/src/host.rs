@@ -56,7 +56,9 @@ async fn serve_in(dir: &std::path::Path, upstream: String) -> anyhow::Result<()>
     };
     while let Some(line) = commands.recv().await {
         if let Some(client_id) = line.strip_prefix("control ") {
-            state.bus.take_control(&key_of, client_id.trim()).await?;
+            let client_id = gateway::entity::ClientId::parse(client_id.trim())
+                .ok_or_else(|| anyhow::anyhow!("bad client id {client_id:?}"))?;
+            state.bus.take_control(&key_of, &client_id).await?;
             println!("bench-ok");
         }
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::verify::Verifier;
+use service_kit::sync::lock;
 
 /// Most sessions per RecordActivity call (the contract's cap).
 const MAX_BATCH: usize = 10_000;
@@ -22,14 +23,14 @@ pub struct ActivityReporter {
 impl ActivityReporter {
     /// Marks (organization, browser session) as active. Never blocks.
     pub fn touch(&self, organization_id: &str, browser_session_id: &str) {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pending = lock(&self.pending);
         if pending.len() < MAX_BATCH {
             pending.insert((organization_id.to_owned(), browser_session_id.to_owned()));
         }
     }
 
     fn drain(&self) -> Vec<(String, String)> {
-        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+        std::mem::take(&mut *lock(&self.pending))
             .into_iter()
             .collect()
     }

@@ -10,7 +10,9 @@ use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 use service_kit::upstream::AllowList;
 
-use crate::vnc::tls::UpstreamCa;
+mod upstream_ca;
+
+pub use self::upstream_ca::{parse_upstream_ca, UpstreamCa};
 
 /// The `gateway` command line.
 #[derive(Debug, Parser)]
@@ -107,7 +109,7 @@ pub struct Config {
     pub executor_timeout: Duration,
     /// PEM file of extra root certificates trusted for `wss://` VNC upstreams, besides the
     /// system's (read at startup; a bad file stops the gateway from starting).
-    #[arg(long, env = "GATEWAY_UPSTREAM_CA", value_parser = crate::vnc::tls::parse_upstream_ca)]
+    #[arg(long, env = "GATEWAY_UPSTREAM_CA", value_parser = parse_upstream_ca)]
     pub upstream_ca: Option<UpstreamCa>,
     /// Minimum interval between two activity reports of one browser session.
     #[arg(long, env = "GATEWAY_ACTIVITY_INTERVAL", default_value = "30s", value_parser = parse_duration)]

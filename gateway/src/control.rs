@@ -19,7 +19,8 @@ use futures::future::BoxFuture;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::entity::{ChannelKind, SessionKey, StreamKey};
+use crate::entity::{ChannelKind, ClientId, SessionKey, StreamKey};
+use crate::policy::Platform;
 
 pub mod grpc;
 pub mod memory;
@@ -53,14 +54,14 @@ impl ControlReason {
 /// Who drives one browser session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ControlState {
-    /// The client_id holding user control; `None` means the agent.
-    pub holder: Option<String>,
+    /// The client holding user control; `None` means the agent.
+    pub holder: Option<ClientId>,
     /// Why it last changed. A take-control that replaced another holder records
     /// `TakenByAnotherViewer` (what the previous holder is told); the new holder itself shows
     /// `null` (it is the `user`).
     pub reason: ControlReason,
     /// The client that held control before the last change, if any.
-    pub previous_holder: Option<String>,
+    pub previous_holder: Option<ClientId>,
     /// When it last changed.
     pub changed_at: SystemTime,
     /// Increases with every take/cede/expiry (also when nothing changed), so a subscriber can
@@ -81,8 +82,16 @@ impl ControlState {
     }
 
     /// Whether `client_id` holds user control.
-    pub fn is_held_by(&self, client_id: &str) -> bool {
-        self.holder.as_deref() == Some(client_id)
+    pub fn is_held_by(&self, client_id: &ClientId) -> bool {
+        self.holder.as_ref() == Some(client_id)
+    }
+
+    /// The one rule of who may drive the browser now: a socket of `client_id` whose
+    /// credential is not view-only, while that client holds control. Input filtering, the
+    /// operations that change the browser and the `control-state` a socket is shown all ask
+    /// this.
+    pub fn may_drive(&self, client_id: &ClientId, view_only: bool) -> bool {
+        !view_only && self.is_held_by(client_id)
     }
 }
 
@@ -94,10 +103,12 @@ pub enum PairEvent {
     /// To the Message socket: the V key of a paste was held back; ask the viewer for its
     /// clipboard (`ask-for-clipboard`), then insert the answer through the executor.
     AskForClipboard,
-    /// To the Message socket: the platform learned from the VNC upgrade's User-Agent is
-    /// known; or to the VNC socket: the platform a `client-info` message declared
-    /// (`mac`, `windows`, `linux`, `other`).
-    ClientPlatform(String),
+    /// To the Message socket: the client's VNC socket connected (and would like the platform
+    /// the viewer declared, if it did; see [`PairEvent::DeclaredPlatform`]).
+    VncConnected,
+    /// To the VNC socket: the platform a `client-info` message declared, which replaces the
+    /// guess from the VNC upgrade's User-Agent.
+    DeclaredPlatform(Platform),
 }
 
 /// The bus could not be reached (closes with `bus-unavailable`).
@@ -138,7 +149,7 @@ pub trait ControlBus: Send + Sync + 'static {
     fn take_control(
         &self,
         session: &SessionKey,
-        client_id: &str,
+        client_id: &ClientId,
     ) -> BoxFuture<'_, Result<ControlState, BusError>>;
 
     /// `client_id` gives control back to the agent; a no-op (but still a new generation, so
@@ -146,7 +157,7 @@ pub trait ControlBus: Send + Sync + 'static {
     fn cede_control(
         &self,
         session: &SessionKey,
-        client_id: &str,
+        client_id: &ClientId,
     ) -> BoxFuture<'_, Result<ControlState, BusError>>;
 
     /// The current control state of `session`.

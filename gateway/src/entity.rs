@@ -57,6 +57,51 @@ impl EntityKind {
 /// Longest entity id or client id accepted from a client.
 pub const MAX_ID_LEN: usize = 128;
 
+/// A viewer's `client_id` (PROTOCOL §2): 1 to 128 characters, checked once at the edge and
+/// carried typed from there (stream keys, control holders, pair routing).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientId(String);
+
+impl ClientId {
+    /// `Some` when `value` is non-empty and at most [`MAX_ID_LEN`] characters.
+    pub fn parse(value: &str) -> Option<Self> {
+        let valid = !value.is_empty() && value.chars().count() <= MAX_ID_LEN;
+        valid.then(|| Self(value.to_owned()))
+    }
+
+    /// The id as sent by the viewer.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Reads as the `str` it holds (so `Option<ClientId>::as_deref()` compares with `Option<&str>`).
+impl std::ops::Deref for ClientId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for ClientId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for ClientId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ClientId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// One entity of one organization.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EntityKey {
@@ -105,8 +150,8 @@ pub struct SessionKey {
 pub struct StreamKey {
     /// The entity streamed.
     pub entity: EntityKey,
-    /// The viewer's client id (≤ 128 characters).
-    pub client_id: String,
+    /// The viewer's client id.
+    pub client_id: ClientId,
 }
 
 /// The kind of a stream socket.
@@ -125,5 +170,21 @@ impl ChannelKind {
             Self::Vnc => "vnc",
             Self::Message => "message",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ids_must_be_present_and_at_most_128_characters() {
+        assert_eq!(
+            ClientId::parse("abc").map(|c| c.to_string()),
+            Some("abc".into())
+        );
+        assert_eq!(ClientId::parse(""), None);
+        assert!(ClientId::parse(&"é".repeat(128)).is_some());
+        assert_eq!(ClientId::parse(&"x".repeat(129)), None);
     }
 }

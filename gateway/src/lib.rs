@@ -4,23 +4,28 @@
 //! - [`rfb`]: pure RFB framing (handshake and client→server messages); no I/O, no tokio.
 //! - [`policy`]: the pure input policy: (control, key state, platform, message) → verdict.
 //! - [`config`]: flags and env vars; [`startup`]: bind, run, drain; [`state`]: what handlers share.
-//! - [`http`]: the axum router (stream paths, tickets, health, metrics, web root).
+//! - [`http`]: the axum router (the channels' routes, tickets, health, metrics, web root);
+//!   [`tickets`]: stream tickets.
+//! - [`upgrade`]: the upgrade every stream channel shares ([`upgrade::StreamChannel`]).
 //! - [`stream`]: authorization shared by the stream channels; [`close`]: close codes;
 //!   [`linger`]: the closing handshake every stream socket ends with.
 //! - [`vnc`]: the VNC channel (dial, relay, filter over `rfb` + `policy`, side effects).
 //! - [`message`]: the Message channel (JSON control, clipboard and browser operations).
 //! - [`control`]: control state and pairing ([`control::ControlBus`]), and its gRPC service.
 //! - [`liveness`]: the one Watch stream; [`activity`]: RecordActivity batching.
-//! - [`verify`]: the verification client; [`metrics`]: Prometheus metrics; [`entity`]: ids.
+//! - [`verify`]: the verification client; [`executor`]: the cdp-executor client.
+//! - [`metrics`]: Prometheus metrics; [`audit`]: audit events; [`entity`]: ids.
 
 pub mod policy;
 pub mod rfb;
 
 pub mod activity;
+pub mod audit;
 pub mod close;
 pub mod config;
 pub mod control;
 pub mod entity;
+pub mod executor;
 pub mod http;
 pub mod linger;
 pub mod liveness;
@@ -29,5 +34,7 @@ pub mod metrics;
 pub mod startup;
 pub mod state;
 pub mod stream;
+pub mod tickets;
+pub mod upgrade;
 pub mod verify;
 pub mod vnc;

@@ -11,9 +11,11 @@ use proto::verification::v1 as pb;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::entity::EntityKey;
 use crate::verify::Client;
+use service_kit::sync::lock;
 
 /// Bound of the add/remove queue towards the stream task; when full the stream is re-opened
 /// (which re-adds every entity), so a change is never lost.
@@ -50,8 +52,8 @@ impl Drop for LivenessGuard {
 }
 
 impl Liveness {
-    /// Starts the stream task (ends with `shutdown`).
-    pub fn start(client: Client, shutdown: CancellationToken) -> Self {
+    /// Starts the stream task on `tracker` (ends with `shutdown`).
+    pub fn start(client: Client, tracker: &TaskTracker, shutdown: CancellationToken) -> Self {
         let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
         let liveness = Self {
             entries: Arc::default(),
@@ -59,12 +61,12 @@ impl Liveness {
             resync: Arc::new(Mutex::new(CancellationToken::new())),
         };
         let task = liveness.clone();
-        tokio::spawn(async move { task.run(client, rx, shutdown).await });
+        tracker.spawn(async move { task.run(client, rx, shutdown).await });
         liveness
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<EntityKey, Entry>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.entries)
     }
 
     /// Registers a socket's interest in `entity`.
@@ -111,10 +113,7 @@ impl Liveness {
             .is_err()
         {
             tracing::warn!("watch command queue full; re-opening the watch stream");
-            self.resync
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .cancel();
+            lock(&self.resync).cancel();
         }
     }
 
@@ -137,7 +136,7 @@ impl Liveness {
         let mut backoff = Duration::from_millis(100);
         while !shutdown.is_cancelled() {
             let resync = {
-                let mut slot = self.resync.lock().unwrap_or_else(|p| p.into_inner());
+                let mut slot = lock(&self.resync);
                 *slot = CancellationToken::new();
                 slot.clone()
             };

@@ -14,11 +14,13 @@
 //! # Layout
 //! - [`kinds`]: the wire enums and robust parsing (caps, `error` replies).
 //! - [`outbox`]: the one bounded outbound queue and its writer.
+//! - [`ctx`]: what one socket's handlers share (a leaf: it imports none of its siblings).
 //! - [`socket`]: the per-socket loop (frames, control watch, pair events, closes).
 //! - [`handle`]: what each inbound kind does; control inline, operations spawned.
 //! - [`ops`]: browser operations through the executor, and their error texts.
 //! - [`exfiltration`]: user events from the executor as `exfiltrated-event`.
 
+pub mod ctx;
 pub mod exfiltration;
 pub mod handle;
 pub mod kinds;
@@ -26,61 +28,43 @@ pub mod ops;
 pub mod outbox;
 pub mod socket;
 
-use axum::extract::{Path, RawQuery, State, WebSocketUpgrade};
-use axum::http::HeaderMap;
-use axum::response::Response;
-use axum::Router;
-
+use crate::config::Config;
 use crate::entity::{ChannelKind, EntityKind};
-use crate::http::{stream_routes, upgrade_stream, Channel};
 use crate::state::AppState;
 use crate::stream::StreamRequest;
+use crate::upgrade::StreamChannel;
 
-/// The Message routes of PROTOCOL §2 (merge into the gateway's router).
-pub fn routes() -> Router<AppState> {
-    stream_routes(
-        [
-            (
-                "/v1/stream/messages/browser_session/{id}",
-                EntityKind::BrowserSession,
-            ),
-            ("/api/v1/stream/messages/task/{id}", EntityKind::Task),
-            (
-                "/api/v1/stream/messages/workflow_run/{id}",
-                EntityKind::WorkflowRun,
-            ),
-        ],
-        upgrade,
-    )
-}
+/// The Message channel's upgrade (PROTOCOL §2).
+pub struct MessageChannel;
 
-fn upgrade(
-    state: State<AppState>,
-    kind: EntityKind,
-    id: Path<String>,
-    query: RawQuery,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Response {
-    // The WebSocket layer's hard cap stays above the channel's 2 MiB cap, so a frame between
-    // the two gets an `error` reply (PROTOCOL §4) instead of ending the socket.
-    let hard_cap = state.config.max_frame.max(kinds::MAX_TEXT_FRAME * 2);
-    let channel = Channel {
-        protocols: &[],
-        max_message_size: hard_cap,
-        serve,
-    };
-    upgrade_stream(state, kind, id, query, headers, ws, channel)
-}
+impl StreamChannel for MessageChannel {
+    const PATHS: &'static [(&'static str, EntityKind)] = &[
+        (
+            "/v1/stream/messages/browser_session/{id}",
+            EntityKind::BrowserSession,
+        ),
+        ("/api/v1/stream/messages/task/{id}", EntityKind::Task),
+        (
+            "/api/v1/stream/messages/workflow_run/{id}",
+            EntityKind::WorkflowRun,
+        ),
+    ];
+    const PROTOCOLS: &'static [&'static str] = &[];
 
-/// Serves one upgraded Message socket to its end.
-pub async fn serve(state: AppState, socket: axum::extract::ws::WebSocket, request: StreamRequest) {
-    crate::stream::serve(
-        state,
-        socket,
-        request,
-        ChannelKind::Message,
-        |state, socket, _, auth| socket::run(state, socket, auth),
-    )
-    .await;
+    /// The WebSocket layer's hard cap stays above the channel's 2 MiB cap, so a frame between
+    /// the two gets an `error` reply (PROTOCOL §4) instead of ending the socket.
+    fn max_message_size(config: &Config) -> usize {
+        config.max_frame.max(kinds::MAX_TEXT_FRAME * 2)
+    }
+
+    async fn serve(state: AppState, socket: axum::extract::ws::WebSocket, request: StreamRequest) {
+        crate::stream::serve(
+            state,
+            socket,
+            request,
+            ChannelKind::Message,
+            |state, socket, _, auth| socket::run(state, socket, auth),
+        )
+        .await;
+    }
 }

@@ -8,6 +8,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use service_kit::sync::lock;
 
 /// Label set of one dimension.
 type Labels = Vec<(&'static str, &'static str)>;
@@ -128,14 +129,14 @@ impl Metrics {
             "Time from a forwarded input message to the first upstream bytes after it",
             metrics.input_to_screen.clone(),
         );
-        *metrics.registry.lock().unwrap_or_else(|p| p.into_inner()) = registry;
+        *lock(&metrics.registry) = registry;
         metrics
     }
 
     /// The text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        let registry = lock(&self.registry);
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &registry);
         out

@@ -8,24 +8,23 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
-use proto::cdp::v1::cdp_executor_client::CdpExecutorClient;
 use proto::control::v1::control_server::ControlServer;
-use service_kit::service_token::{AttachToken, RequireToken};
+use service_kit::service_token::RequireToken;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tonic::transport::Endpoint;
 
 use crate::activity::ActivityReporter;
 use crate::config::Config;
 use crate::control::grpc::ControlService;
 use crate::control::memory::MemoryBus;
 use crate::control::ControlBus;
+use crate::executor::Executor;
 use crate::liveness::Liveness;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
-use crate::state::{AppState, ExecutorClient};
+use crate::state::AppState;
 use crate::verify::Verifier;
 
 /// A bound, ready-to-run gateway.
@@ -55,28 +54,37 @@ impl Application {
             metrics.clone(),
         )
         .context("verification URL")?;
-        let executor = match &config.cdp_executor_url {
-            Some(url) => Some(executor_client(url, &config)?),
-            None => None,
-        };
+        let executor = Executor::new(
+            config.cdp_executor_url.as_deref(),
+            token,
+            config.connect_timeout,
+            config.executor_timeout,
+            metrics.clone(),
+        )?;
         let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
         let bus: Arc<dyn ControlBus> = match &config.bus {
             Some(url) => {
                 let options = crate::control::redis::RedisBusOptions::from_config(&config, url)
                     .context("--bus")?;
                 Arc::new(crate::control::redis::RedisBus::start(
                     options,
+                    tracker.clone(),
                     shutdown.clone(),
                 )?)
             }
-            None => Arc::new(MemoryBus::new(config.control_grace)),
+            None => Arc::new(MemoryBus::new(
+                config.control_grace,
+                tracker.clone(),
+                shutdown.clone(),
+            )),
         };
         let state = AppState {
-            liveness: Liveness::start(verifier.client(), shutdown.clone()),
+            liveness: Liveness::start(verifier.client(), &tracker, shutdown.clone()),
             activity: ActivityReporter::default(),
             policy: Arc::new(Policy::default()),
             sockets: Arc::new(Semaphore::new(config.max_sockets)),
-            tracker: TaskTracker::new(),
+            tracker,
             config: Arc::new(config),
             verifier,
             bus,
@@ -110,7 +118,7 @@ impl Application {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self { http, grpc, state } = self;
         let config = state.config.clone();
-        tokio::spawn(state.activity.clone().run(
+        state.tracker.spawn(state.activity.clone().run(
             state.verifier.clone(),
             config.activity_interval,
             state.shutdown.clone(),
@@ -172,15 +180,4 @@ impl Application {
         grpc_result.context("grpc server")?;
         Ok(())
     }
-}
-
-fn executor_client(url: &str, config: &Config) -> anyhow::Result<ExecutorClient> {
-    let channel = Endpoint::from_shared(url.to_owned())
-        .context("executor URL")?
-        .connect_timeout(config.connect_timeout)
-        .connect_lazy();
-    Ok(CdpExecutorClient::with_interceptor(
-        channel,
-        AttachToken::new(config.service_token.as_ref())?,
-    ))
 }

@@ -3,24 +3,18 @@
 
 use std::sync::Arc;
 
-use proto::cdp::v1::cdp_executor_client::CdpExecutorClient;
-use service_kit::service_token::AttachToken;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 use crate::activity::ActivityReporter;
 use crate::config::Config;
 use crate::control::ControlBus;
+use crate::executor::Executor;
 use crate::liveness::Liveness;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::verify::Verifier;
-
-/// The executor client type, with the service token attached.
-pub type ExecutorClient = CdpExecutorClient<InterceptedService<Channel, AttachToken>>;
 
 /// Shared state of one gateway.
 #[derive(Clone)]
@@ -39,8 +33,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The input policy.
     pub policy: Arc<Policy>,
-    /// The cdp-executor, when configured.
-    pub executor: Option<ExecutorClient>,
+    /// The cdp-executor client (answers `Unavailable` when none is configured).
+    pub executor: Executor,
     /// Cancelled when the gateway starts draining.
     pub shutdown: CancellationToken,
     /// Every socket task, so shutdown can wait for them.

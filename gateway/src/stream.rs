@@ -11,7 +11,10 @@ use secrecy::SecretString;
 use tracing::Instrument;
 
 use crate::close::CloseReason;
-use crate::entity::{ChannelKind, EntityKey, EntityKind, SessionKey, StreamKey, MAX_ID_LEN};
+use crate::control::ControlState;
+use crate::entity::{
+    ChannelKind, ClientId, EntityKey, EntityKind, SessionKey, StreamKey, MAX_ID_LEN,
+};
 use crate::linger;
 use crate::state::AppState;
 use crate::verify::{Credential, Identity, LiveSession};
@@ -42,12 +45,9 @@ impl std::fmt::Debug for StreamRequest {
 }
 
 impl StreamRequest {
-    /// The `client_id`, when present, non-empty and at most 128 characters.
-    pub fn client_id(&self) -> Option<&str> {
-        self.query
-            .get("client_id")
-            .map(String::as_str)
-            .filter(|c| !c.is_empty() && c.chars().count() <= MAX_ID_LEN)
+    /// The `client_id`, when present and valid ([`ClientId::parse`]).
+    pub fn client_id(&self) -> Option<ClientId> {
+        self.query.get("client_id").and_then(|c| ClientId::parse(c))
     }
 
     /// The credential: `apikey` wins, then `token` (`Bearer …` only), `ticket`, header
@@ -88,6 +88,11 @@ pub struct Authorized {
 }
 
 impl Authorized {
+    /// Whether this socket may drive the browser under `state` ([`ControlState::may_drive`]).
+    pub fn may_drive(&self, state: &ControlState) -> bool {
+        state.may_drive(&self.key.client_id, self.view_only)
+    }
+
     /// The browser session control belongs to.
     pub fn session_key(&self) -> SessionKey {
         SessionKey {
@@ -103,10 +108,7 @@ pub async fn authorize(
     request: &StreamRequest,
     require_vnc: bool,
 ) -> Result<Authorized, CloseReason> {
-    let client_id = request
-        .client_id()
-        .ok_or(CloseReason::ClientIdMissing)?
-        .to_owned();
+    let client_id = request.client_id().ok_or(CloseReason::ClientIdMissing)?;
     if request.entity_id.is_empty() || request.entity_id.len() > MAX_ID_LEN {
         return Err(CloseReason::EntityNotFound);
     }
@@ -263,7 +265,7 @@ mod tests {
     fn client_ids_must_be_present_and_at_most_128_characters() {
         assert_eq!(
             request(&[("client_id", "abc")], None).client_id(),
-            Some("abc")
+            ClientId::parse("abc")
         );
         assert_eq!(request(&[("client_id", "")], None).client_id(), None);
         assert_eq!(request(&[], None).client_id(), None);

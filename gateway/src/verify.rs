@@ -17,6 +17,7 @@ use tonic::Code;
 use crate::close::CloseReason;
 use crate::entity::{EntityKey, EntityKind};
 use crate::metrics::Metrics;
+use service_kit::sync::lock;
 
 /// The tonic client type, with the service token attached.
 pub type Client = VerificationClient<InterceptedService<Channel, AttachToken>>;
@@ -214,7 +215,7 @@ impl Verifier {
     }
 
     fn cached(&self, key: &str) -> Option<Identity> {
-        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let cache = lock(&self.cache);
         cache
             .get(key)
             .filter(|(_, at)| at.elapsed() < self.cache_ttl)
@@ -225,7 +226,7 @@ impl Verifier {
         if self.cache_ttl.is_zero() {
             return;
         }
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = lock(&self.cache);
         if cache.len() >= CACHE_CAPACITY {
             cache.retain(|_, (_, at)| at.elapsed() < self.cache_ttl);
             if cache.len() >= CACHE_CAPACITY {

@@ -30,25 +30,51 @@ use self::filter::Effect;
 use self::relay::{RelayConfig, RelayContext, WsFrame};
 use self::rfb_filter::RfbFilter;
 use crate::close::{CloseReason, CloseSlot};
-use crate::entity::ChannelKind;
+use crate::config::Config;
+use crate::control::PairEvent;
+use crate::entity::{ChannelKind, EntityKind};
 use crate::policy::Platform;
 use crate::rfb::Limits;
 use crate::state::AppState;
 use crate::stream::{close_with, Authorized, StreamRequest};
+use crate::upgrade::StreamChannel;
 
 /// Side effects queued per socket before new ones are dropped.
 const EFFECT_QUEUE: usize = 16;
 
-/// Serves one upgraded VNC socket to its end.
-pub async fn serve(state: AppState, socket: WebSocket, request: StreamRequest) {
-    crate::stream::serve(
-        state,
-        socket,
-        request,
-        ChannelKind::Vnc,
-        |state, socket, request, auth| async move { stream(&state, socket, &request, auth).await },
-    )
-    .await;
+/// The VNC channel's upgrade (PROTOCOL §2); noVNC asks for the `binary` subprotocol.
+pub struct VncChannel;
+
+impl StreamChannel for VncChannel {
+    const PATHS: &'static [(&'static str, EntityKind)] = &[
+        (
+            "/v1/stream/vnc/browser_session/{id}",
+            EntityKind::BrowserSession,
+        ),
+        ("/api/v1/stream/vnc/task/{id}", EntityKind::Task),
+        (
+            "/api/v1/stream/vnc/workflow_run/{id}",
+            EntityKind::WorkflowRun,
+        ),
+    ];
+    const PROTOCOLS: &'static [&'static str] = &["binary"];
+
+    fn max_message_size(config: &Config) -> usize {
+        config.max_frame
+    }
+
+    async fn serve(state: AppState, socket: WebSocket, request: StreamRequest) {
+        crate::stream::serve(
+            state,
+            socket,
+            request,
+            ChannelKind::Vnc,
+            |state, socket, request, auth| async move {
+                stream(&state, socket, &request, auth).await
+            },
+        )
+        .await;
+    }
 }
 
 async fn stream(
@@ -76,6 +102,7 @@ async fn stream(
         &state.config.upstream_allow,
         state.config.connect_timeout,
         state.config.upstream_ca.as_ref(),
+        &state.tracker,
         close.token().clone(),
     )
     .await
@@ -89,11 +116,9 @@ async fn stream(
     let platform = Platform::from_user_agent(request.user_agent.as_deref().unwrap_or_default());
     // Announce this socket to its Message socket, which answers with the platform its
     // `client-info` declared (when that came first).
-    let name = crate::message::handle::platform_name(platform).to_owned();
-    let hello = crate::control::PairEvent::ClientPlatform(name);
     let _ = state
         .bus
-        .send_to_pair(&auth.key, ChannelKind::Message, hello)
+        .send_to_pair(&auth.key, ChannelKind::Message, PairEvent::VncConnected)
         .await;
     let filter = RfbFilter::new(
         state.policy.clone(),

@@ -89,7 +89,10 @@ impl TestGateway {
         };
         self.state
             .bus
-            .take_control(&session, client_id)
+            .take_control(
+                &session,
+                &gateway::entity::ClientId::parse(client_id).expect("a valid client id"),
+            )
             .await
             .expect("in-memory bus");
     }

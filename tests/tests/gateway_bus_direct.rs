@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use gateway::control::redis::{RedisBus, RedisBusOptions};
 use gateway::control::{ControlBus, ControlReason, PairEvent};
-use gateway::entity::{ChannelKind, EntityKey, EntityKind, SessionKey, StreamKey};
+use gateway::entity::{ChannelKind, ClientId, EntityKey, EntityKind, SessionKey, StreamKey};
 use integration_tests::bus::{redis_url_or_skip, unique_prefix};
 use integration_tests::gateway::WAIT;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 fn bus(url: &str, prefix: &str, shutdown: &CancellationToken) -> RedisBus {
     let options = RedisBusOptions {
@@ -23,7 +24,7 @@ fn bus(url: &str, prefix: &str, shutdown: &CancellationToken) -> RedisBus {
         sweep_interval: Duration::from_millis(50),
         heartbeat_interval: Duration::from_millis(500),
     };
-    RedisBus::start(options, shutdown.clone()).expect("valid URL")
+    RedisBus::start(options, TaskTracker::new(), shutdown.clone()).expect("valid URL")
 }
 
 fn stream_key(client_id: &str) -> StreamKey {
@@ -33,8 +34,12 @@ fn stream_key(client_id: &str) -> StreamKey {
             kind: EntityKind::BrowserSession,
             id: "pbs_1".into(),
         },
-        client_id: client_id.into(),
+        client_id: client(client_id),
     }
+}
+
+fn client(id: &str) -> ClientId {
+    ClientId::parse(id).expect("valid client id")
 }
 
 #[tokio::test]
@@ -73,15 +78,21 @@ async fn two_bus_replicas_pair_sockets_pass_events_and_supersede_each_other() {
     );
     assert!(!other.await.expect("bus reachable"));
     // A take on A reaches B's watch; a newer socket on A supersedes B's.
-    let state = a.take_control(&session, "c1").await.expect("bus reachable");
+    let state = a
+        .take_control(&session, &client("c1"))
+        .await
+        .expect("bus reachable");
     assert_eq!(
         (state.holder.as_deref(), state.reason),
         (Some("c1"), ControlReason::None)
     );
-    tokio::time::timeout(WAIT, message.control.wait_for(|s| s.is_held_by("c1")))
-        .await
-        .expect("in time")
-        .expect("open");
+    tokio::time::timeout(
+        WAIT,
+        message.control.wait_for(|s| s.is_held_by(&client("c1"))),
+    )
+    .await
+    .expect("in time")
+    .expect("open");
     let _newer = a
         .register(stream_key("c1"), ChannelKind::Message, session.clone())
         .await
@@ -108,7 +119,9 @@ async fn control_returns_to_the_agent_when_the_holders_replica_dies_without_dere
         .register(stream_key("c1"), ChannelKind::Vnc, session.clone())
         .await
         .expect("registers");
-    a.take_control(&session, "c1").await.expect("bus reachable");
+    a.take_control(&session, &client("c1"))
+        .await
+        .expect("bus reachable");
     let mut watch = b.watch_control(&session).await.expect("bus reachable");
     // A dies: its tasks stop and its socket never deregisters (nor refreshes).
     dies.cancel();

@@ -5,7 +5,8 @@
 use std::collections::HashSet;
 
 use gateway::control::PairEvent;
-use gateway::entity::{ChannelKind, EntityKey, EntityKind, SessionKey, StreamKey};
+use gateway::entity::{ChannelKind, ClientId, EntityKey, EntityKind, SessionKey, StreamKey};
+use gateway::policy::Platform;
 use gateway::rfb::{encode, keysym};
 use integration_tests::gateway::{RecordingUpstream, TestGateway, UpstreamMode, VncClient, WAIT};
 use integration_tests::verification::TestVerification;
@@ -57,7 +58,7 @@ impl World {
                 kind: EntityKind::BrowserSession,
                 id: self.session.clone(),
             },
-            client_id: client_id.into(),
+            client_id: ClientId::parse(client_id).expect("valid client id"),
         }
     }
 }
@@ -129,11 +130,11 @@ async fn a_paste_without_recent_cut_text_holds_v_back_and_asks_the_paired_messag
     )
     .await;
     // Assert
-    // The VNC socket first announces itself (its User-Agent platform); then the paste asks.
+    // The VNC socket first announces itself; then the paste asks.
     let event = tokio::time::timeout(WAIT, async {
         loop {
             match message.inbox.recv().await {
-                Some(PairEvent::ClientPlatform(_)) => continue,
+                Some(PairEvent::VncConnected | PairEvent::DeclaredPlatform(_)) => continue,
                 other => return other,
             }
         }
@@ -267,7 +268,7 @@ async fn a_platform_declared_on_the_message_socket_makes_alt_l_the_cmd_key_of_a_
         .send_to_pair(
             &w.stream_key("c1"),
             ChannelKind::Vnc,
-            PairEvent::ClientPlatform("mac".into()),
+            PairEvent::DeclaredPlatform(Platform::Mac),
         )
         .await;
     assert!(delivered.unwrap());
@@ -288,7 +289,7 @@ async fn a_platform_declared_on_the_message_socket_makes_alt_l_the_cmd_key_of_a_
     let event = tokio::time::timeout(WAIT, async {
         loop {
             match message.inbox.recv().await {
-                Some(PairEvent::ClientPlatform(_)) => continue,
+                Some(PairEvent::VncConnected | PairEvent::DeclaredPlatform(_)) => continue,
                 other => return other,
             }
         }

@@ -8,8 +8,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use gateway::config::Config;
+use gateway::config::UpstreamCa;
 use gateway::rfb::encode;
-use gateway::vnc::tls::UpstreamCa;
 use integration_tests::gateway::{Closed, RecordingUpstream, TestGateway, UpstreamMode, WAIT};
 use integration_tests::node::skip;
 use integration_tests::verification::TestVerification;

@@ -42,7 +42,7 @@ fn session_key(organization_id: String, browser_session_id: String) -> Result<Se
 
 fn to_pb(session: &SessionKey, state: &ControlState) -> pb::ControlState {
     let (interactor, client_id) = match &state.holder {
-        Some(client) => (pb::Interactor::User, client.clone()),
+        Some(client) => (pb::Interactor::User, client.to_string()),
         None => (pb::Interactor::Agent, String::new()),
     };
     let reason = match state.reason {

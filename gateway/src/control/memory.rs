@@ -3,24 +3,30 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+
 use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use service_kit::sync::lock;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::{
     BusError, ControlBus, ControlReason, ControlState, PairEvent, Registration, INBOX_CAPACITY,
 };
-use crate::entity::{ChannelKind, SessionKey, StreamKey};
+use crate::entity::{ChannelKind, ClientId, SessionKey, StreamKey};
 
 /// Pairing and control state in this process.
 #[derive(Clone)]
 pub struct MemoryBus {
     inner: Arc<Mutex<Inner>>,
     grace: Duration,
+    /// Grace timers run here, and stop with `shutdown`.
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
 }
 
 #[derive(Default)]
@@ -39,7 +45,7 @@ struct SocketEntry {
 struct SessionEntry {
     state: watch::Sender<ControlState>,
     /// Open sockets per client_id, to know when the holder has none left.
-    sockets_by_client: HashMap<String, usize>,
+    sockets_by_client: HashMap<ClientId, usize>,
 }
 
 impl SessionEntry {
@@ -50,11 +56,11 @@ impl SessionEntry {
         }
     }
 
-    fn client_sockets(&self, client_id: &str) -> usize {
+    fn client_sockets(&self, client_id: &ClientId) -> usize {
         self.sockets_by_client.get(client_id).copied().unwrap_or(0)
     }
 
-    fn set(&self, holder: Option<String>, reason: ControlReason) -> ControlState {
+    fn set(&self, holder: Option<ClientId>, reason: ControlReason) -> ControlState {
         self.state.send_modify(|state| {
             state.previous_holder = state.holder.take();
             state.holder = holder;
@@ -67,11 +73,14 @@ impl SessionEntry {
 }
 
 impl MemoryBus {
-    /// A bus whose control outlives its holder's sockets by `grace`.
-    pub fn new(grace: Duration) -> Self {
+    /// A bus whose control outlives its holder's sockets by `grace`; its grace timers are
+    /// tracked by `tracker` and end with `shutdown`.
+    pub fn new(grace: Duration, tracker: TaskTracker, shutdown: CancellationToken) -> Self {
         Self {
             inner: Arc::new(Mutex::new(Inner::default())),
             grace,
+            tracker,
+            shutdown,
         }
     }
 
@@ -79,7 +88,7 @@ impl MemoryBus {
         lock(&self.inner)
     }
 
-    fn take(&self, session: &SessionKey, client_id: &str) -> ControlState {
+    fn take(&self, session: &SessionKey, client_id: &ClientId) -> ControlState {
         let mut inner = self.lock();
         let entry = inner
             .sessions
@@ -90,18 +99,17 @@ impl MemoryBus {
             Some(ref p) if p != client_id => ControlReason::TakenByAnotherViewer,
             _ => ControlReason::None,
         };
-        let state = entry.set(Some(client_id.to_owned()), reason);
+        let state = entry.set(Some(client_id.clone()), reason);
         let idle = entry.client_sockets(client_id) == 0;
         drop(inner);
-        tracing::info!(audit = "control-change", browser_session.id = %session.browser_session_id, client.id = client_id, "user took control");
         if idle {
             // Taken before any socket of the client exists: the grace period still bounds it.
-            self.start_grace(session.clone(), client_id.to_owned());
+            self.start_grace(session.clone(), client_id.clone());
         }
         state
     }
 
-    fn cede(&self, session: &SessionKey, client_id: &str) -> ControlState {
+    fn cede(&self, session: &SessionKey, client_id: &ClientId) -> ControlState {
         let mut inner = self.lock();
         let entry = inner
             .sessions
@@ -109,7 +117,6 @@ impl MemoryBus {
             .or_insert_with(SessionEntry::new);
         let holds = entry.state.borrow().is_held_by(client_id);
         if holds {
-            tracing::info!(audit = "control-change", browser_session.id = %session.browser_session_id, client.id = client_id, "user ceded control");
             return entry.set(None, ControlReason::Ceded);
         }
         entry.state.send_modify(|state| state.generation += 1);
@@ -127,18 +134,18 @@ impl MemoryBus {
             .subscribe()
     }
 
-    fn start_grace(&self, session: SessionKey, client_id: String) {
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
+    fn start_grace(&self, session: SessionKey, client_id: ClientId) {
         let inner = Arc::clone(&self.inner);
-        let grace = self.grace;
+        let (grace, shutdown) = (self.grace, self.shutdown.clone());
         let span =
             tracing::debug_span!("control.grace", browser_session.id = %session.browser_session_id);
-        handle.spawn(
+        self.tracker.spawn(
             async move {
-                tokio::time::sleep(grace).await;
-                expire_grace(&inner, &session, &client_id);
+                tokio::select! {
+                    () = tokio::time::sleep(grace) => expire_grace(&inner, &session, &client_id),
+                    // The replica is going away, and its control state with it.
+                    () = shutdown.cancelled() => {}
+                }
             }
             .instrument(span),
         );
@@ -234,22 +241,19 @@ impl MemoryBus {
     }
 }
 
-fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
-    // A panic while holding the lock leaves consistent maps (no multi-step invariants span
-    // a panic point), so a poisoned lock is still usable.
-    inner
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn expire_grace(inner: &Mutex<Inner>, session: &SessionKey, client_id: &str) {
+fn expire_grace(inner: &Mutex<Inner>, session: &SessionKey, client_id: &ClientId) {
     let inner = lock(inner);
     let Some(entry) = inner.sessions.get(session) else {
         return;
     };
     if entry.state.borrow().is_held_by(client_id) && entry.client_sockets(client_id) == 0 {
-        tracing::info!(audit = "control-change", browser_session.id = %session.browser_session_id, client.id = client_id, "control grace expired; agent in control");
         entry.set(None, ControlReason::GraceExpired);
+        crate::audit::record(
+            "grace-expired",
+            session,
+            Some(client_id.as_str()),
+            "control",
+        );
     }
 }
 
@@ -282,7 +286,7 @@ impl ControlBus for MemoryBus {
     fn take_control(
         &self,
         session: &SessionKey,
-        client_id: &str,
+        client_id: &ClientId,
     ) -> BoxFuture<'_, Result<ControlState, BusError>> {
         let state = self.take(session, client_id);
         async move { Ok(state) }.boxed()
@@ -291,7 +295,7 @@ impl ControlBus for MemoryBus {
     fn cede_control(
         &self,
         session: &SessionKey,
-        client_id: &str,
+        client_id: &ClientId,
     ) -> BoxFuture<'_, Result<ControlState, BusError>> {
         let state = self.cede(session, client_id);
         async move { Ok(state) }.boxed()

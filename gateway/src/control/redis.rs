@@ -42,9 +42,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::{BusError, ControlState, PairEvent, Registration, INBOX_CAPACITY};
-use crate::entity::{ChannelKind, SessionKey, StreamKey};
+use crate::entity::{ChannelKind, ClientId, SessionKey, StreamKey};
 
 mod background;
 mod bus_impl;
@@ -55,6 +56,7 @@ pub mod wire;
 
 pub use options::RedisBusOptions;
 
+use service_kit::sync::lock;
 use wire::ReplicaMessage;
 
 /// The key prefix when the bus URL names none.
@@ -81,6 +83,8 @@ pub(crate) struct Shared {
     /// superseded notice and pair events).
     subscribed: watch::Sender<bool>,
     runtime: tokio::runtime::Handle,
+    /// Holds the background tasks and the deregistrations a dropped socket leaves behind.
+    tracker: TaskTracker,
 }
 
 #[derive(Default)]
@@ -92,7 +96,7 @@ struct Local {
 struct LocalSocket {
     slot: String,
     session: SessionKey,
-    client_id: String,
+    client_id: ClientId,
     superseded: CancellationToken,
     inbox: mpsc::Sender<PairEvent>,
 }
@@ -106,8 +110,12 @@ struct Call<'a> {
 
 impl RedisBus {
     /// Starts the bus: the command connection is lazy, the subscriber and the sweep run as
-    /// tasks until `shutdown`. Fails only on a malformed URL.
-    pub fn start(options: RedisBusOptions, shutdown: CancellationToken) -> anyhow::Result<Self> {
+    /// `tracker`'s tasks until `shutdown`. Fails only on a malformed URL.
+    pub fn start(
+        options: RedisBusOptions,
+        tracker: TaskTracker,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
         let client = redis::Client::open(options.url.as_str())?;
         let commands = Mutex::new(commands::Commands::connect(&client, &options)?);
         let shared = Arc::new(Shared {
@@ -120,10 +128,15 @@ impl RedisBus {
             local: Mutex::default(),
             subscribed: watch::Sender::new(false),
             runtime: tokio::runtime::Handle::current(),
+            tracker,
             options,
         });
-        tokio::spawn(background::subscribe(shared.clone(), shutdown.clone()));
-        tokio::spawn(background::maintain(shared.clone(), shutdown));
+        shared
+            .tracker
+            .spawn(background::subscribe(shared.clone(), shutdown.clone()));
+        shared
+            .tracker
+            .spawn(background::maintain(shared.clone(), shutdown));
         Ok(Self { shared })
     }
 
@@ -136,9 +149,7 @@ impl RedisBus {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Local> {
         // No step leaves the maps inconsistent across a panic point.
-        self.local
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.local)
     }
 
     async fn wait_subscribed(&self) -> Result<(), BusError> {
@@ -204,10 +215,10 @@ impl Shared {
         &self,
         op: &str,
         session: &SessionKey,
-        client_id: &str,
+        client_id: &ClientId,
     ) -> Result<ControlState, BusError> {
         let id = wire::session_id(session);
-        let payload: String = self.invoke(call(op, &id, [client_id.to_owned()])).await?;
+        let payload: String = self.invoke(call(op, &id, [client_id.to_string()])).await?;
         self.apply_payload(payload.as_bytes(), false)
             .ok_or(BusError)
     }
@@ -241,7 +252,11 @@ impl Shared {
                 let Some(socket) = local.sockets.get(&n) else {
                     return false;
                 };
-                match socket.inbox.try_send(e.into()) {
+                let Some(event) = e.into_event() else {
+                    tracing::warn!("malformed pair event ignored");
+                    return false;
+                };
+                match socket.inbox.try_send(event) {
                     Ok(()) => true,
                     Err(error) => {
                         tracing::debug!(error.message = %error, "paired socket inbox full or closed; event dropped");
@@ -284,7 +299,7 @@ impl Shared {
         };
         let id = wire::session_id(&session);
         let me = wire::socket_id(&self.replica, nonce);
-        let args = [slot, me, key.client_id.clone()];
+        let args = [slot, me, key.client_id.to_string()];
         let (old, state): (String, String) = self.invoke(call("register", &id, args)).await?;
         self.apply_payload(state.as_bytes(), false);
         if !old.is_empty() {
@@ -324,7 +339,7 @@ impl Shared {
     async fn deregister(&self, socket: LocalSocket, nonce: u64) {
         let id = wire::session_id(&socket.session);
         let me = wire::socket_id(&self.replica, nonce);
-        let args = [socket.slot, me, socket.client_id];
+        let args = [socket.slot, me, socket.client_id.to_string()];
         // On failure the slot and liveness run out with their TTL.
         let _: Result<i64, _> = self.invoke(call("deregister", &id, args)).await;
     }
@@ -351,9 +366,11 @@ impl Drop for Deregister {
         };
         let shared = self.shared.clone();
         let nonce = self.nonce;
-        self.shared
-            .runtime
-            .spawn(async move { shared.deregister(socket, nonce).await });
+        // Drop runs outside any async context; the runtime handle lets it spawn anyway.
+        self.shared.tracker.spawn_on(
+            async move { shared.deregister(socket, nonce).await },
+            &self.shared.runtime,
+        );
     }
 }
 

@@ -98,7 +98,15 @@ async fn start() -> (Liveness, mpsc::Receiver<Connection>, CancellationToken) {
         channel,
         service_kit::service_token::AttachToken::default(),
     );
-    (Liveness::start(client, shutdown.clone()), rx, shutdown)
+    (
+        Liveness::start(
+            client,
+            &tokio_util::task::TaskTracker::new(),
+            shutdown.clone(),
+        ),
+        rx,
+        shutdown,
+    )
 }
 
 fn entity(id: &str) -> EntityKey {

@@ -7,66 +7,59 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use proto::cdp::v1 as cdp;
-use tokio_util::sync::CancellationToken;
+use service_kit::sync::lock;
+use tracing::Instrument;
 
-use super::handle::audit;
+use super::ctx::{Ctx, UserEvents};
 use super::kinds::Outbound;
-use super::ops::UNAVAILABLE;
-use super::socket::Ctx;
-
-/// A running user-event stream.
-pub struct Running {
-    stop: CancellationToken,
-    paused: Arc<AtomicBool>,
-}
-
-impl Running {
-    /// Ends the stream.
-    pub fn stop(self) {
-        self.stop.cancel();
-    }
-}
+use crate::executor::{self, UNAVAILABLE};
 
 /// Starts the stream unless one runs already (the incumbent frontend re-sends it on every
 /// socket change).
 pub async fn begin(ctx: &Arc<Ctx>) {
     let kind = "begin-exfiltration";
-    let Some(mut executor) = ctx.state.executor.clone() else {
+    if !ctx.state.executor.configured() {
         ctx.outbox
             .send(Outbound::error(Some(kind), UNAVAILABLE))
             .await;
         return;
-    };
-    let mut slot = ctx.exfiltration.lock().unwrap_or_else(|p| p.into_inner());
+    }
+    let mut slot = lock(&ctx.exfiltration);
     if slot.is_some() {
         return;
     }
     let stop = ctx.close.token().child_token();
     let paused = Arc::new(AtomicBool::new(false));
-    *slot = Some(Running {
+    *slot = Some(UserEvents {
         stop: stop.clone(),
         paused: paused.clone(),
     });
     drop(slot);
-    audit(ctx, "begin-exfiltration");
+    ctx.audit("begin-exfiltration");
+    let tracker = ctx.state.tracker.clone();
     let ctx = Arc::clone(ctx);
-    ctx.state.tracker.clone().spawn(async move {
-        let target = Some(cdp::BrowserTarget {
-            organization_id: ctx.auth.key.entity.organization_id.clone(),
-            browser_session_id: ctx.auth.session.browser_session_id.clone(),
-            cdp_url: String::new(),
-        });
+    let span = tracing::info_span!("message.user_events");
+    let task = async move {
+        let request = cdp::StreamUserEventsRequest {
+            target: executor::target(ctx.auth.session_key()),
+        };
         let opened = tokio::select! {
             () = stop.cancelled() => return,
-            opened = tokio::time::timeout(ctx.state.config.executor_timeout, executor.stream_user_events(cdp::StreamUserEventsRequest { target })) => opened,
+            opened = ctx.state.executor.call("StreamUserEvents", |mut c| async move {
+                c.stream_user_events(request).await
+            }) => opened,
         };
         let mut events = match opened {
-            Ok(Ok(response)) => response.into_inner(),
-            failed => {
-                let code = failed.ok().and_then(Result::err).map(|s| s.code());
-                tracing::warn!(grpc.code = ?code, "user-event stream not opened");
+            Ok(events) => events,
+            Err(error) => {
+                tracing::warn!(error = ?error, "user-event stream not opened");
                 forget(&ctx, &paused);
-                ctx.outbox.send(Outbound::error(Some(kind), "Failed to start recording capture.")).await;
+                ctx.outbox
+                    .send(Outbound::error(
+                        Some(kind),
+                        "Failed to start recording capture.",
+                    ))
+                    .await;
                 return;
             }
         };
@@ -87,29 +80,18 @@ pub async fn begin(ctx: &Arc<Ctx>) {
                 }
             }
         }
-    });
+    };
+    tracker.spawn(task.instrument(span));
 }
 
 /// Clears the slot if it still holds this stream (so a later `begin-exfiltration` restarts).
 fn forget(ctx: &Ctx, paused: &Arc<AtomicBool>) {
-    let mut slot = ctx.exfiltration.lock().unwrap_or_else(|p| p.into_inner());
+    let mut slot = lock(&ctx.exfiltration);
     if slot
         .as_ref()
         .is_some_and(|r| Arc::ptr_eq(&r.paused, paused))
     {
         *slot = None;
-    }
-}
-
-/// Pauses or resumes forwarding (events in between are dropped, not buffered).
-pub fn set_paused(ctx: &Ctx, paused: bool) {
-    if let Some(running) = ctx
-        .exfiltration
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .as_ref()
-    {
-        running.paused.store(paused, Ordering::Relaxed);
     }
 }
 

@@ -4,8 +4,10 @@
 
 use std::sync::Arc;
 
+use service_kit::sync::lock;
+
+use super::ctx::Ctx;
 use super::kinds::{Inbound, Interactor, Outbound};
-use super::socket::Ctx;
 use super::{exfiltration, ops};
 use crate::close::CloseReason;
 use crate::control::PairEvent;
@@ -19,9 +21,9 @@ pub async fn inbound(ctx: &Arc<Ctx>, message: Inbound) {
         Inbound::CedeControl => cede_control(ctx).await,
         Inbound::ClientInfo { platform } => client_info(ctx, &platform).await,
         Inbound::BeginExfiltration { .. } => exfiltration::begin(ctx).await,
-        Inbound::EndExfiltration => stop_exfiltration(ctx),
-        Inbound::RecordingCapturePause => exfiltration::set_paused(ctx, true),
-        Inbound::RecordingCaptureResume => exfiltration::set_paused(ctx, false),
+        Inbound::EndExfiltration => ctx.stop_user_events(),
+        Inbound::RecordingCapturePause => ctx.pause_user_events(true),
+        Inbound::RecordingCaptureResume => ctx.pause_user_events(false),
         // The executor's stream re-arms itself on navigations and new tabs.
         Inbound::RecordingRearmCapture => {}
         operation => spawn_operation(ctx, operation).await,
@@ -50,7 +52,7 @@ async fn take_control(ctx: &Arc<Ctx>) {
         .await
     {
         // Every Message socket of the session (this one included) learns it through its watch.
-        Ok(_) => audit(ctx, "take-control"),
+        Ok(_) => ctx.audit("take-control"),
         Err(error) => {
             tracing::warn!(error.message = %error, "take-control not applied");
             ctx.close.close(CloseReason::BusUnavailable);
@@ -72,7 +74,7 @@ async fn cede_control(ctx: &Arc<Ctx>) {
         .cede_control(&session, &ctx.auth.key.client_id)
         .await
     {
-        Ok(_) => audit(ctx, "cede-control"),
+        Ok(_) => ctx.audit("cede-control"),
         Err(error) => {
             tracing::warn!(error.message = %error, "cede-control not applied");
             ctx.close.close(CloseReason::BusUnavailable);
@@ -81,10 +83,10 @@ async fn cede_control(ctx: &Arc<Ctx>) {
 }
 
 /// `client-info`: remember the platform and tell the paired VNC socket (its policy treats
-/// Alt_L as Cmd on a mac). A VNC socket that connects later announces itself with a
-/// `ClientPlatform` event and gets the declared platform then (see [`pair_event`]).
+/// Alt_L as Cmd on a mac). A VNC socket that connects later announces itself with
+/// [`PairEvent::VncConnected`] and gets the declared platform then (see [`pair_event`]).
 async fn client_info(ctx: &Arc<Ctx>, platform: &str) {
-    let Some(parsed) = Platform::parse(platform) else {
+    let Some(platform) = Platform::parse(platform) else {
         ctx.outbox
             .send(Outbound::error(
                 Some("client-info"),
@@ -93,12 +95,12 @@ async fn client_info(ctx: &Arc<Ctx>, platform: &str) {
             .await;
         return;
     };
-    *ctx.platform.lock().unwrap_or_else(|p| p.into_inner()) = Some(parsed);
+    *lock(&ctx.platform) = Some(platform);
     send_platform(ctx, platform).await;
 }
 
-async fn send_platform(ctx: &Arc<Ctx>, platform: &str) {
-    let event = PairEvent::ClientPlatform(platform.to_owned());
+async fn send_platform(ctx: &Arc<Ctx>, platform: Platform) {
+    let event = PairEvent::DeclaredPlatform(platform);
     if let Err(error) = ctx
         .state
         .bus
@@ -109,38 +111,29 @@ async fn send_platform(ctx: &Arc<Ctx>, platform: &str) {
     }
 }
 
-/// An event from the paired VNC socket.
+/// An event from the paired VNC socket, or one a VNC-side effect sent.
 pub async fn pair_event(ctx: &Arc<Ctx>, event: PairEvent) {
     match event {
         PairEvent::CopiedText(text) => {
             ctx.state
                 .metrics
                 .clipboard("copy", Some("to_viewer"), text.len());
-            tracing::info!(target: "audit", action = "copy", source = "vnc", client.id = %ctx.auth.key.client_id, "selection copied to the viewer");
             ctx.outbox.send(Outbound::CopiedText { text }).await;
         }
         PairEvent::AskForClipboard => {
             ctx.state.metrics.clipboard("ask", None, 0);
             ctx.outbox.send(Outbound::AskForClipboard).await;
         }
-        // The VNC socket connected (it announces its User-Agent platform): give it the
-        // platform this viewer declared, which wins over the User-Agent guess.
-        PairEvent::ClientPlatform(_) => {
-            let declared = *ctx.platform.lock().unwrap_or_else(|p| p.into_inner());
+        // The VNC socket connected: give it the platform this viewer declared, which wins over
+        // its User-Agent guess.
+        PairEvent::VncConnected => {
+            let declared = *lock(&ctx.platform);
             if let Some(platform) = declared {
-                send_platform(ctx, platform_name(platform)).await;
+                send_platform(ctx, platform).await;
             }
         }
-    }
-}
-
-/// The wire name of a platform (`client-info`, [`PairEvent::ClientPlatform`]).
-pub fn platform_name(platform: Platform) -> &'static str {
-    match platform {
-        Platform::Mac => "mac",
-        Platform::Windows => "windows",
-        Platform::Linux => "linux",
-        Platform::Other => "other",
+        // Addressed to VNC sockets only; a Message socket has nothing to apply it to.
+        PairEvent::DeclaredPlatform(_) => {}
     }
 }
 
@@ -179,28 +172,4 @@ async fn spawn_operation(ctx: &Arc<Ctx>, operation: Inbound) {
             },
             span,
         ));
-}
-
-/// Stops the user-event stream, if one runs.
-pub fn stop_exfiltration(ctx: &Ctx) {
-    if let Some(running) = ctx
-        .exfiltration
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take()
-    {
-        running.stop();
-    }
-}
-
-/// An audit event: who did what kind of thing, when (the log timestamp); never the content.
-pub fn audit(ctx: &Ctx, event: &'static str) {
-    tracing::info!(
-        target: "audit",
-        action = event,
-        organization.id = %ctx.auth.key.entity.organization_id,
-        browser_session.id = %ctx.auth.session.browser_session_id,
-        client.id = %ctx.auth.key.client_id,
-        "audit"
-    );
 }

@@ -2,25 +2,13 @@
 //! tab (PROTOCOL §7), with a deadline. Failures become the incumbent's short `error` texts
 //! (spec §6.2); executor status messages are logged, never sent to the viewer.
 
-use std::time::Instant;
-
 use base64::Engine;
 use proto::cdp::v1 as cdp;
 use tonic::Code;
 
-use super::handle::audit;
+use super::ctx::Ctx;
 use super::kinds::{Inbound, Outbound, TabInfo, MAX_CLIPBOARD, MAX_SCREENSHOT};
-use super::socket::Ctx;
-use crate::state::ExecutorClient;
-
-/// What the viewer is told when no executor is configured.
-pub const UNAVAILABLE: &str = "browser operations unavailable";
-
-/// Why an operation failed: the executor's status code, or our own deadline.
-enum Failure {
-    Status(Code),
-    Timeout,
-}
+use crate::executor::{self, CallError, UNAVAILABLE};
 
 /// Runs `operation`; the reply to send, if any.
 pub async fn run(ctx: &Ctx, operation: Inbound) -> Option<Outbound> {
@@ -35,17 +23,18 @@ pub async fn run(ctx: &Ctx, operation: Inbound) -> Option<Outbound> {
             return None;
         }
     }
-    let Some(executor) = ctx.state.executor.clone() else {
+    if !ctx.state.executor.configured() {
         return Some(Outbound::error(Some(kind), UNAVAILABLE));
-    };
-    match dispatch(ctx, executor, operation).await {
+    }
+    match dispatch(ctx, operation).await {
         Ok(reply) => reply,
         Err(failure) => {
             match &failure {
-                Failure::Status(code) => {
+                CallError::Unavailable => {}
+                CallError::Status(code) => {
                     tracing::warn!(message.kind = kind, grpc.code = ?code, "browser operation failed")
                 }
-                Failure::Timeout => {
+                CallError::Timeout => {
                     tracing::warn!(message.kind = kind, "browser operation timed out")
                 }
             }
@@ -54,161 +43,144 @@ pub async fn run(ctx: &Ctx, operation: Inbound) -> Option<Outbound> {
     }
 }
 
-fn target(ctx: &Ctx) -> Option<cdp::BrowserTarget> {
-    Some(cdp::BrowserTarget {
-        organization_id: ctx.auth.key.entity.organization_id.clone(),
-        browser_session_id: ctx.auth.session.browser_session_id.clone(),
-        cdp_url: String::new(),
-    })
-}
-
-/// One executor call (`op`, the RPC name) under `--executor-timeout`, timed into the metrics.
-async fn call<T>(
-    ctx: &Ctx,
-    op: &'static str,
-    future: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-) -> Result<T, Failure> {
-    let started = Instant::now();
-    let result = tokio::time::timeout(ctx.state.config.executor_timeout, future).await;
-    ctx.state
-        .metrics
-        .executor_call(op, started.elapsed().as_secs_f64());
-    match result {
-        Ok(Ok(response)) => Ok(response.into_inner()),
-        Ok(Err(status)) => Err(Failure::Status(status.code())),
-        Err(_) => Err(Failure::Timeout),
-    }
-}
-
 fn url(url: String) -> Option<Outbound> {
     Some(Outbound::BrowserUrl { url })
 }
 
-async fn dispatch(
-    ctx: &Ctx,
-    mut executor: ExecutorClient,
-    operation: Inbound,
-) -> Result<Option<Outbound>, Failure> {
-    let target = target(ctx);
-    let history = || cdp::HistoryRequest {
-        target: target.clone(),
+async fn dispatch(ctx: &Ctx, operation: Inbound) -> Result<Option<Outbound>, CallError> {
+    let executor = &ctx.state.executor;
+    let target = executor::target(ctx.auth.session_key());
+    let history = {
+        let target = target.clone();
+        move || cdp::HistoryRequest { target }
     };
-    let clear = || cdp::ClearRequest {
-        target: target.clone(),
+    let clear = {
+        let target = target.clone();
+        move || cdp::ClearRequest { target }
     };
     match operation {
         Inbound::AskForClipboardResponse { text } | Inbound::ClipboardPaste { text } => {
             let len = text.len();
-            call(
-                ctx,
-                "InsertText",
-                executor.insert_text(cdp::InsertTextRequest {
-                    target: target.clone(),
-                    text,
-                }),
-            )
-            .await?;
+            let request = cdp::InsertTextRequest { target, text };
+            executor
+                .call(
+                    "InsertText",
+                    |mut c| async move { c.insert_text(request).await },
+                )
+                .await?;
             ctx.state
                 .metrics
                 .clipboard("paste", Some("to_browser"), len);
-            audit(ctx, "paste");
+            ctx.audit("paste");
             Ok(None)
         }
         Inbound::ClipboardCopy => {
-            let text = call(
-                ctx,
-                "GetSelectedText",
-                executor.get_selected_text(cdp::GetSelectedTextRequest {
-                    target: target.clone(),
-                }),
-            )
-            .await?
-            .text;
+            let request = cdp::GetSelectedTextRequest { target };
+            let text = executor
+                .call("GetSelectedText", |mut c| async move {
+                    c.get_selected_text(request).await
+                })
+                .await?
+                .text;
             ctx.state
                 .metrics
                 .clipboard("copy", Some("to_viewer"), text.len());
-            audit(ctx, "copy");
+            ctx.audit("copy");
             Ok(Some(Outbound::CopiedText { text }))
         }
-        Inbound::GetBrowserUrl => Ok(url(call(
-            ctx,
-            "GetUrl",
-            executor.get_url(cdp::GetUrlRequest {
-                target: target.clone(),
-            }),
-        )
-        .await?
-        .url)),
+        Inbound::GetBrowserUrl => {
+            let request = cdp::GetUrlRequest { target };
+            let response = executor
+                .call("GetUrl", |mut c| async move { c.get_url(request).await })
+                .await?;
+            Ok(url(response.url))
+        }
         Inbound::Navigate { url: destination } => {
-            audit(ctx, "navigate");
-            Ok(url(call(
-                ctx,
-                "Navigate",
-                executor.navigate(cdp::NavigateRequest {
-                    target: target.clone(),
-                    url: destination,
-                }),
-            )
-            .await?
-            .url))
+            ctx.audit("navigate");
+            let request = cdp::NavigateRequest {
+                target,
+                url: destination,
+            };
+            let response = executor
+                .call("Navigate", |mut c| async move { c.navigate(request).await })
+                .await?;
+            Ok(url(response.url))
         }
         Inbound::Reload { hard } => {
-            audit(ctx, "reload");
+            ctx.audit("reload");
             let request = cdp::ReloadRequest {
-                target: target.clone(),
+                target,
                 hard: hard.unwrap_or(false),
             };
-            Ok(url(call(ctx, "Reload", executor.reload(request))
-                .await?
-                .url))
+            let response = executor
+                .call("Reload", |mut c| async move { c.reload(request).await })
+                .await?;
+            Ok(url(response.url))
         }
         Inbound::GoBack => {
-            audit(ctx, "go-back");
-            Ok(url(call(ctx, "GoBack", executor.go_back(history()))
-                .await?
-                .url))
+            ctx.audit("go-back");
+            let response = executor
+                .call("GoBack", |mut c| async move { c.go_back(history()).await })
+                .await?;
+            Ok(url(response.url))
         }
         Inbound::GoForward => {
-            audit(ctx, "go-forward");
-            Ok(url(call(ctx, "GoForward", executor.go_forward(history()))
-                .await?
-                .url))
+            ctx.audit("go-forward");
+            let response = executor
+                .call(
+                    "GoForward",
+                    |mut c| async move { c.go_forward(history()).await },
+                )
+                .await?;
+            Ok(url(response.url))
         }
-        Inbound::TakeScreenshot => screenshot(
-            call(
-                ctx,
-                "Screenshot",
-                executor.screenshot(cdp::ScreenshotRequest {
-                    target: target.clone(),
-                }),
+        Inbound::TakeScreenshot => {
+            let request = cdp::ScreenshotRequest { target };
+            screenshot(
+                executor
+                    .call(
+                        "Screenshot",
+                        |mut c| async move { c.screenshot(request).await },
+                    )
+                    .await?,
             )
-            .await?,
-        ),
+        }
         Inbound::ClearCookies => {
-            call(ctx, "ClearCookies", executor.clear_cookies(clear())).await?;
-            audit(ctx, "clear-cookies");
+            executor
+                .call("ClearCookies", |mut c| async move {
+                    c.clear_cookies(clear()).await
+                })
+                .await?;
+            ctx.audit("clear-cookies");
             Ok(None)
         }
         Inbound::ClearHistory => {
-            call(ctx, "ClearHistory", executor.clear_history(clear())).await?;
-            audit(ctx, "clear-history");
+            executor
+                .call("ClearHistory", |mut c| async move {
+                    c.clear_history(clear()).await
+                })
+                .await?;
+            ctx.audit("clear-history");
             Ok(None)
         }
         Inbound::ClearAllData => {
-            call(ctx, "ClearAllData", executor.clear_all_data(clear())).await?;
-            audit(ctx, "clear-all-data");
+            executor
+                .call("ClearAllData", |mut c| async move {
+                    c.clear_all_data(clear()).await
+                })
+                .await?;
+            ctx.audit("clear-all-data");
             Ok(None)
         }
         Inbound::GetBrowserTabs => {
-            let tabs = call(
-                ctx,
-                "ListTabs",
-                executor.list_tabs(cdp::ListTabsRequest {
-                    target: target.clone(),
-                }),
-            )
-            .await?
-            .tabs;
+            let request = cdp::ListTabsRequest { target };
+            let tabs = executor
+                .call(
+                    "ListTabs",
+                    |mut c| async move { c.list_tabs(request).await },
+                )
+                .await?
+                .tabs;
             Ok(Some(Outbound::BrowserTabs {
                 tabs: tabs.into_iter().map(tab).collect(),
             }))
@@ -218,9 +190,9 @@ async fn dispatch(
     }
 }
 
-fn screenshot(response: cdp::ScreenshotResponse) -> Result<Option<Outbound>, Failure> {
+fn screenshot(response: cdp::ScreenshotResponse) -> Result<Option<Outbound>, CallError> {
     if response.data.len() > MAX_SCREENSHOT {
-        return Err(Failure::Status(Code::ResourceExhausted));
+        return Err(CallError::Status(Code::ResourceExhausted));
     }
     let data = base64::engine::general_purpose::STANDARD.encode(&response.data);
     let mime_type = if response.mime_type.is_empty() {
@@ -245,10 +217,11 @@ fn tab(tab: cdp::Tab) -> TabInfo {
 
 /// The viewer's text for a failed `kind`: fixed strings only, never the destination or the
 /// executor's message.
-fn failure_text(kind: &str, failure: &Failure) -> &'static str {
+fn failure_text(kind: &str, failure: &CallError) -> &'static str {
     let code = match failure {
-        Failure::Status(code) => Some(*code),
-        Failure::Timeout => None,
+        CallError::Unavailable => return UNAVAILABLE,
+        CallError::Status(code) => Some(*code),
+        CallError::Timeout => None,
     };
     match (kind, code) {
         ("navigate", Some(Code::PermissionDenied)) => {
@@ -281,14 +254,14 @@ mod tests {
 
     #[test]
     fn a_refused_navigation_gets_a_fixed_text_that_never_names_the_host() {
-        let text = failure_text("navigate", &Failure::Status(Code::PermissionDenied));
+        let text = failure_text("navigate", &CallError::Status(Code::PermissionDenied));
         assert_eq!(text, "Navigation to this destination is not allowed.");
         assert_eq!(
-            failure_text("navigate", &Failure::Status(Code::Internal)),
+            failure_text("navigate", &CallError::Status(Code::Internal)),
             "Navigation failed."
         );
         assert_eq!(
-            failure_text("navigate", &Failure::Timeout),
+            failure_text("navigate", &CallError::Timeout),
             "Navigation failed."
         );
     }
@@ -296,19 +269,22 @@ mod tests {
     #[test]
     fn paste_and_copy_failures_keep_the_incumbent_texts() {
         assert_eq!(
-            failure_text("clipboard-paste", &Failure::Status(Code::Unavailable)),
+            failure_text("clipboard-paste", &CallError::Status(Code::Unavailable)),
             "Failed to paste into browser."
         );
         assert_eq!(
-            failure_text("ask-for-clipboard-response", &Failure::Timeout),
+            failure_text("ask-for-clipboard-response", &CallError::Timeout),
             "Failed to paste into browser."
         );
         assert_eq!(
-            failure_text("clipboard-copy", &Failure::Status(Code::Internal)),
+            failure_text("clipboard-copy", &CallError::Status(Code::Internal)),
             "Failed to copy selected text."
         );
         assert_eq!(
-            failure_text("take-screenshot", &Failure::Status(Code::ResourceExhausted)),
+            failure_text(
+                "take-screenshot",
+                &CallError::Status(Code::ResourceExhausted)
+            ),
             "Screenshot too large."
         );
     }
@@ -321,7 +297,7 @@ mod tests {
         };
         assert!(matches!(
             screenshot(big),
-            Err(Failure::Status(Code::ResourceExhausted))
+            Err(CallError::Status(Code::ResourceExhausted))
         ));
         let small = cdp::ScreenshotResponse {
             data: vec![1, 2, 3],

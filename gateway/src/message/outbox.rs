@@ -24,6 +24,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use super::kinds::Outbound;
 use crate::close::{CloseReason, CloseSlot};
 use crate::metrics::Metrics;
+use service_kit::sync::lock;
 
 /// How long the close frame may take to go out (the reader meanwhile waits for the client's
 /// Close within the same bound: [`crate::linger`]).
@@ -150,7 +151,7 @@ pub async fn run_writer<S>(
                 None => break,
             },
             _ = ping.tick() => {
-                let quiet = last_heard.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
+                let quiet = lock(&last_heard).elapsed();
                 if quiet > keepalive.pong_timeout {
                     close.close(CloseReason::Timeout);
                     break;

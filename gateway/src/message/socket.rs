@@ -9,68 +9,20 @@ use std::time::Instant;
 use axum::extract::ws::{Message, WebSocket};
 use futures::stream::SplitStream;
 use futures::StreamExt;
+use service_kit::sync::lock;
 use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use super::ctx::{Ctx, MAX_CONCURRENT_OPS};
 use super::handle;
-use super::kinds::{self, Interactor, Outbound};
+use super::kinds;
 use super::outbox::{run_writer, Keepalive, Outbox};
 use crate::close::{CloseReason, CloseSlot};
 use crate::control::{ControlState, Registration};
 use crate::entity::ChannelKind;
 use crate::linger;
-use crate::policy::Platform;
 use crate::state::AppState;
 use crate::stream::Authorized;
-
-/// Browser operations one socket may run at once; more get an `error` reply at once (the
-/// reader never waits for a permit, so control stays responsive).
-pub const MAX_CONCURRENT_OPS: usize = 8;
-
-/// What the handlers of one socket share.
-pub struct Ctx {
-    /// The gateway's shared state.
-    pub state: AppState,
-    /// Who this socket is (stream key, browser session, view-only).
-    pub auth: Authorized,
-    /// The one outbound queue.
-    pub outbox: Outbox,
-    /// This socket's close decision; its token stops every task of the socket.
-    pub close: CloseSlot,
-    /// The browser session's control state (latest value).
-    pub control: watch::Receiver<ControlState>,
-    /// Bounds concurrent browser operations.
-    pub ops: Arc<Semaphore>,
-    /// The platform a `client-info` declared, re-sent to a VNC socket that connects later.
-    pub platform: Mutex<Option<Platform>>,
-    /// The running user-event stream, if any.
-    pub exfiltration: Mutex<Option<super::exfiltration::Running>>,
-}
-
-impl Ctx {
-    /// Whether this socket's client holds control now (never for a view ticket).
-    pub fn in_control(&self) -> bool {
-        !self.auth.view_only && self.control.borrow().is_held_by(&self.auth.key.client_id)
-    }
-
-    /// The `control-state` this socket is shown for `state`.
-    pub fn control_state(&self, state: &ControlState) -> Outbound {
-        let user = !self.auth.view_only && state.is_held_by(&self.auth.key.client_id);
-        let reason = if user {
-            None
-        } else {
-            state.reason.as_str().map(str::to_owned)
-        };
-        Outbound::ControlState {
-            interactor: if user {
-                Interactor::User
-            } else {
-                Interactor::Agent
-            },
-            reason,
-        }
-    }
-}
 
 /// Streams an authorized socket to its end; returns the close reason sent.
 pub async fn run(state: AppState, socket: WebSocket, auth: Authorized) -> CloseReason {
@@ -135,7 +87,7 @@ pub async fn run(state: AppState, socket: WebSocket, auth: Authorized) -> CloseR
         }
     };
     tokio::join!(reader, writer, ends);
-    handle::stop_exfiltration(&ctx);
+    ctx.stop_user_events();
     drop(liveness);
     close.reason().unwrap_or(CloseReason::InternalError)
 }
@@ -175,7 +127,7 @@ async fn read_loop(
                 None => inbox_open = false,
             },
             frame = stream.next() => {
-                *last_heard.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+                *lock(last_heard) = Instant::now();
                 match frame {
                     Some(Ok(Message::Text(text))) => match kinds::parse(&text) {
                         Ok(message) => handle::inbound(ctx, message).await,

@@ -42,6 +42,16 @@ impl Platform {
         }
     }
 
+    /// The wire name ([`Platform::parse`] reads it back).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Mac => "mac",
+            Platform::Windows => "windows",
+            Platform::Linux => "linux",
+            Platform::Other => "other",
+        }
+    }
+
     /// A guess from the WebSocket upgrade's User-Agent, used until `client-info` says otherwise.
     pub fn from_user_agent(user_agent: &str) -> Platform {
         if user_agent.contains("Macintosh") {

@@ -14,10 +14,12 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::Connector;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::address::Upstream;
-use super::tls::{self, UpstreamCa};
+use super::tls;
+use crate::config::UpstreamCa;
 
 /// A connected upstream byte stream.
 pub trait UpstreamIo: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -50,6 +52,7 @@ pub async fn dial(
     allow: &AllowList,
     timeout: Duration,
     extra_roots: Option<&UpstreamCa>,
+    tracker: &TaskTracker,
     token: CancellationToken,
 ) -> Result<Box<dyn UpstreamIo>, DialError> {
     match upstream {
@@ -78,7 +81,7 @@ pub async fn dial(
                     tracing::debug!(error.message = %error, "websockify handshake failed");
                     DialError::Connect
                 })?;
-            Ok(Box::new(bridge(ws, token)))
+            Ok(Box::new(bridge(ws, tracker, token)))
         }
     }
 }
@@ -100,13 +103,17 @@ async fn connect_any(addrs: &[SocketAddr], timeout: Duration) -> Result<TcpStrea
 }
 
 /// Turns a websockify connection into a byte stream: binary messages in, bytes out.
-fn bridge<S>(ws: tokio_tungstenite::WebSocketStream<S>, token: CancellationToken) -> DuplexStream
+fn bridge<S>(
+    ws: tokio_tungstenite::WebSocketStream<S>,
+    tracker: &TaskTracker,
+    token: CancellationToken,
+) -> DuplexStream
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (relay_side, bridge_side) = tokio::io::duplex(BRIDGE_BUFFER);
     let span = tracing::debug_span!("vnc.ws_bridge");
-    tokio::spawn(
+    tracker.spawn(
         async move {
             let (mut ws_tx, mut ws_rx) = ws.split();
             let (mut read, mut write) = tokio::io::split(bridge_side);

@@ -6,8 +6,10 @@ use proto::cdp::v1 as cdp;
 use tokio::sync::mpsc;
 
 use super::filter::Effect;
+use crate::audit;
 use crate::control::PairEvent;
 use crate::entity::ChannelKind;
+use crate::executor::{self, CallError};
 use crate::state::AppState;
 use crate::stream::Authorized;
 
@@ -21,7 +23,12 @@ pub async fn run(state: AppState, auth: Authorized, mut effects: mpsc::Receiver<
             },
             Effect::AskForClipboard => PairEvent::AskForClipboard,
         };
-        tracing::info!(audit = effect_name(&effect), "vnc input side effect");
+        audit::record(
+            effect_name(&effect),
+            &auth.session_key(),
+            Some(auth.key.client_id.as_str()),
+            "vnc",
+        );
         match state
             .bus
             .send_to_pair(&auth.key, ChannelKind::Message, event)
@@ -43,31 +50,26 @@ fn effect_name(effect: &Effect) -> &'static str {
 
 /// The selected text, or `None` when there is no executor or it failed (logged).
 async fn copy(state: &AppState, auth: &Authorized) -> Option<String> {
-    let mut executor = state.executor.clone()?;
     let request = cdp::GetSelectedTextRequest {
-        target: Some(cdp::BrowserTarget {
-            organization_id: auth.key.entity.organization_id.clone(),
-            browser_session_id: auth.session.browser_session_id.clone(),
-            cdp_url: String::new(),
-        }),
+        target: executor::target(auth.session_key()),
     };
-    let call = executor.get_selected_text(request);
-    let started = std::time::Instant::now();
-    let result = tokio::time::timeout(state.config.executor_timeout, call).await;
-    state
-        .metrics
-        .executor_call("GetSelectedText", started.elapsed().as_secs_f64());
+    let result = state
+        .executor
+        .call("GetSelectedText", |mut client| async move {
+            client.get_selected_text(request).await
+        })
+        .await;
     match result {
-        Ok(Ok(response)) => {
-            let text = response.into_inner().text;
-            tracing::info!(copy.len = text.len(), "selection copied");
-            Some(text)
+        Ok(response) => {
+            tracing::info!(copy.len = response.text.len(), "selection copied");
+            Some(response.text)
         }
-        Ok(Err(status)) => {
-            tracing::warn!(grpc.code = ?status.code(), "GetSelectedText failed");
+        Err(CallError::Unavailable) => None,
+        Err(CallError::Status(code)) => {
+            tracing::warn!(grpc.code = ?code, "GetSelectedText failed");
             None
         }
-        Err(_) => {
+        Err(CallError::Timeout) => {
             tracing::warn!("GetSelectedText timed out");
             None
         }

@@ -5,17 +5,11 @@
 use bytes::Bytes;
 
 use crate::close::CloseReason;
+use crate::policy::Platform;
 
-/// A side effect of an input message, run off the input pump.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
-    /// The controlling user pressed Ctrl/Cmd+C: read the selection through the executor and
-    /// send it to the paired Message socket as `copied-text`.
-    Copy,
-    /// The controlling user pressed Ctrl/Cmd+V with no recent ClientCutText: the V key was held
-    /// back; ask the paired Message socket for the clipboard.
-    AskForClipboard,
-}
+/// A side effect of an input message, run off the input pump: the policy's own
+/// ([`crate::policy::Effect`]), handed on unchanged.
+pub use crate::policy::Effect;
 
 /// What one call of the filter produced.
 #[derive(Debug, Default)]
@@ -72,9 +66,9 @@ pub trait InputFilter: Send + 'static {
     /// Control changed: `in_control` tells whether this socket's client may send input now.
     /// Keys and buttons still held by the previous holder are released into `out`.
     fn set_control(&mut self, in_control: bool, out: &mut FilterOutput);
-    /// The viewer declared its platform (`mac`, `windows`, `linux`, `other`) on its Message
-    /// socket; it replaces the guess from the User-Agent.
-    fn set_platform(&mut self, _platform: &str) {}
+    /// The viewer declared its platform on its Message socket; it replaces the guess from the
+    /// User-Agent.
+    fn set_platform(&mut self, _platform: Platform) {}
     /// The socket is ending: release upstream every key and button the client still holds,
     /// so nothing stays stuck in the remote browser.
     fn release_all(&mut self, _out: &mut FilterOutput) {}
@@ -123,7 +117,7 @@ impl InputFilter for Box<dyn InputFilter> {
         (**self).set_control(in_control, out)
     }
 
-    fn set_platform(&mut self, platform: &str) {
+    fn set_platform(&mut self, platform: Platform) {
         (**self).set_platform(platform)
     }
 

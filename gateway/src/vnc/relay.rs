@@ -9,12 +9,14 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures::{Sink, Stream, StreamExt};
+use service_kit::sync::lock;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
 use super::filter::{Effect, FilterOutput, InputFilter};
 use crate::close::{CloseReason, CloseSlot};
 use crate::control::{ControlState, PairEvent};
+use crate::entity::ClientId;
 use crate::linger;
 use crate::metrics::Metrics;
 
@@ -64,7 +66,7 @@ pub struct RelayContext {
     /// The control state of the session; checked before every client message.
     pub control: watch::Receiver<ControlState>,
     /// This socket's client id.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// A view-only socket never gets control.
     pub view_only: bool,
     /// Side effects go here (dropped with a log when full: the pump never waits for them).
@@ -140,10 +142,6 @@ struct Pumps {
     server_out: mpsc::UnboundedReceiver<FilterOutput>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 async fn frontend_to_upstream<F, St, E, W>(
     mut stream: St,
     mut upstream: W,
@@ -181,15 +179,15 @@ async fn frontend_to_upstream<F, St, E, W>(
                     control_open = false;
                     continue;
                 }
-                let in_control = !ctx.view_only && control.borrow_and_update().is_held_by(&ctx.client_id);
+                let in_control = control.borrow_and_update().may_drive(&ctx.client_id, ctx.view_only);
                 ctx.metrics.control_transfer();
                 let mut filter = lock(&shared.filter);
                 take_older(&mut server_out, &mut out);
                 filter.set_control(in_control, &mut out);
             }
             Some(event) = recv(&mut inbox) => {
-                if let PairEvent::ClientPlatform(platform) = event {
-                    lock(&shared.filter).set_platform(&platform);
+                if let PairEvent::DeclaredPlatform(platform) = event {
+                    lock(&shared.filter).set_platform(platform);
                 }
             }
             frame = stream.next() => match frame {

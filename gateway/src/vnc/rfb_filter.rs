@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
-use super::filter::{Effect, FilterError, FilterOutput, InputFilter};
+use super::filter::{FilterError, FilterOutput, InputFilter};
 use crate::metrics::Metrics;
 use crate::policy::{self, Platform, Policy, SessionCtx};
 use crate::rfb::{Decoder, Handshake, Limits, RfbError, Side, Status};
@@ -83,11 +83,7 @@ impl RfbFilter {
                 out.upstream.push(bytes.clone());
             }
             out.input_forwarded |= verdict.activity;
-            out.effects
-                .extend(verdict.effects.iter().map(|effect| match effect {
-                    policy::Effect::Copy => Effect::Copy,
-                    policy::Effect::AskForClipboard => Effect::AskForClipboard,
-                }));
+            out.effects.extend_from_slice(&verdict.effects);
         }
     }
 }
@@ -153,10 +149,8 @@ impl InputFilter for RfbFilter {
         matches!(self.phase, Phase::Normal { .. })
     }
 
-    fn set_platform(&mut self, platform: &str) {
-        if let Some(platform) = Platform::parse(platform) {
-            self.ctx.set_platform(platform);
-        }
+    fn set_platform(&mut self, platform: Platform) {
+        self.ctx.set_platform(platform);
     }
 
     fn set_control(&mut self, in_control: bool, out: &mut FilterOutput) {

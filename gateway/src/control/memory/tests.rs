@@ -2,8 +2,11 @@
 
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
 use super::*;
-use crate::entity::{EntityKey, EntityKind};
+use crate::entity::{ClientId, EntityKey, EntityKind};
 
 fn key(org: &str, client: &str) -> StreamKey {
     StreamKey {
@@ -12,8 +15,16 @@ fn key(org: &str, client: &str) -> StreamKey {
             kind: EntityKind::BrowserSession,
             id: "pbs_1".into(),
         },
-        client_id: client.into(),
+        client_id: id(client),
     }
+}
+
+fn id(client: &str) -> ClientId {
+    ClientId::parse(client).expect("a valid client id")
+}
+
+fn bus_with_grace(grace: Duration) -> MemoryBus {
+    MemoryBus::new(grace, TaskTracker::new(), CancellationToken::new())
 }
 
 fn session(org: &str) -> SessionKey {
@@ -25,7 +36,7 @@ fn session(org: &str) -> SessionKey {
 
 #[tokio::test]
 async fn a_second_socket_of_the_same_kind_and_key_supersedes_the_first() {
-    let bus = MemoryBus::new(Duration::from_secs(10));
+    let bus = bus_with_grace(Duration::from_secs(10));
     let first = bus
         .register(key("o1", "c"), ChannelKind::Vnc, session("o1"))
         .await
@@ -55,7 +66,7 @@ async fn a_second_socket_of_the_same_kind_and_key_supersedes_the_first() {
 
 #[tokio::test]
 async fn pair_events_reach_only_the_same_stream_key() {
-    let bus = MemoryBus::new(Duration::from_secs(10));
+    let bus = bus_with_grace(Duration::from_secs(10));
     let mut mine = bus
         .register(key("o1", "c"), ChannelKind::Message, session("o1"))
         .await
@@ -90,7 +101,7 @@ async fn pair_events_reach_only_the_same_stream_key() {
 
 #[tokio::test]
 async fn the_latest_take_control_wins_and_names_the_previous_holder() {
-    let bus = MemoryBus::new(Duration::from_secs(10));
+    let bus = bus_with_grace(Duration::from_secs(10));
     let a = bus
         .register(key("o1", "a"), ChannelKind::Vnc, session("o1"))
         .await
@@ -99,43 +110,47 @@ async fn the_latest_take_control_wins_and_names_the_previous_holder() {
         .register(key("o1", "b"), ChannelKind::Vnc, session("o1"))
         .await
         .unwrap();
-    bus.take_control(&session("o1"), "a").await.unwrap();
-    assert!(a.control.borrow().is_held_by("a"));
-    let state = bus.take_control(&session("o1"), "b").await.unwrap();
-    assert!(state.is_held_by("b"));
-    assert_eq!(state.previous_holder.as_deref(), Some("a"));
+    bus.take_control(&session("o1"), &id("a")).await.unwrap();
+    assert!(a.control.borrow().is_held_by(&id("a")));
+    let state = bus.take_control(&session("o1"), &id("b")).await.unwrap();
+    assert!(state.is_held_by(&id("b")));
+    assert_eq!(state.previous_holder, Some(id("a")));
     assert_eq!(state.reason, ControlReason::TakenByAnotherViewer);
-    assert!(!a.control.borrow().is_held_by("a"));
+    assert!(!a.control.borrow().is_held_by(&id("a")));
     // Control of another organization's session with the same id is untouched.
     assert_eq!(bus.control(&session("o2")).await.unwrap().holder, None);
 }
 
 #[tokio::test]
 async fn ceding_returns_control_to_the_agent_and_a_non_holder_cannot_cede() {
-    let bus = MemoryBus::new(Duration::from_secs(10));
+    let bus = bus_with_grace(Duration::from_secs(10));
     let _a = bus
         .register(key("o1", "a"), ChannelKind::Vnc, session("o1"))
         .await
         .unwrap();
-    bus.take_control(&session("o1"), "a").await.unwrap();
-    let state = bus.cede_control(&session("o1"), "b").await.unwrap();
-    assert!(state.is_held_by("a"));
-    let state = bus.cede_control(&session("o1"), "a").await.unwrap();
+    bus.take_control(&session("o1"), &id("a")).await.unwrap();
+    let state = bus.cede_control(&session("o1"), &id("b")).await.unwrap();
+    assert!(state.is_held_by(&id("a")));
+    let state = bus.cede_control(&session("o1"), &id("a")).await.unwrap();
     assert_eq!((state.holder, state.reason), (None, ControlReason::Ceded));
 }
 
 #[tokio::test(start_paused = true)]
 async fn control_outlives_the_holders_sockets_for_the_grace_period_only() {
-    let bus = MemoryBus::new(Duration::from_secs(10));
+    let bus = bus_with_grace(Duration::from_secs(10));
     let socket = bus
         .register(key("o1", "a"), ChannelKind::Vnc, session("o1"))
         .await
         .unwrap();
     let mut watch = bus.watch_control(&session("o1")).await.unwrap();
-    bus.take_control(&session("o1"), "a").await.unwrap();
+    bus.take_control(&session("o1"), &id("a")).await.unwrap();
     drop(socket);
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert!(bus.control(&session("o1")).await.unwrap().is_held_by("a"));
+    assert!(bus
+        .control(&session("o1"))
+        .await
+        .unwrap()
+        .is_held_by(&id("a")));
     tokio::time::sleep(Duration::from_secs(6)).await;
     watch.mark_changed();
     let state = watch.borrow_and_update().clone();
@@ -147,28 +162,32 @@ async fn control_outlives_the_holders_sockets_for_the_grace_period_only() {
 
 #[tokio::test(start_paused = true)]
 async fn a_reconnect_within_the_grace_period_keeps_control() {
-    let bus = MemoryBus::new(Duration::from_secs(10));
+    let bus = bus_with_grace(Duration::from_secs(10));
     let socket = bus
         .register(key("o1", "a"), ChannelKind::Vnc, session("o1"))
         .await
         .unwrap();
-    bus.take_control(&session("o1"), "a").await.unwrap();
+    bus.take_control(&session("o1"), &id("a")).await.unwrap();
     drop(socket);
     let _again = bus
         .register(key("o1", "a"), ChannelKind::Vnc, session("o1"))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(20)).await;
-    assert!(bus.control(&session("o1")).await.unwrap().is_held_by("a"));
+    assert!(bus
+        .control(&session("o1"))
+        .await
+        .unwrap()
+        .is_held_by(&id("a")));
 }
 
 #[tokio::test]
 async fn a_take_control_before_the_vnc_socket_applies_when_it_connects() {
-    let bus = MemoryBus::new(Duration::from_secs(10));
-    bus.take_control(&session("o1"), "a").await.unwrap();
+    let bus = bus_with_grace(Duration::from_secs(10));
+    bus.take_control(&session("o1"), &id("a")).await.unwrap();
     let vnc = bus
         .register(key("o1", "a"), ChannelKind::Vnc, session("o1"))
         .await
         .unwrap();
-    assert!(vnc.control.borrow().is_held_by("a"));
+    assert!(vnc.control.borrow().is_held_by(&id("a")));
 }

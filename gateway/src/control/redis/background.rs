@@ -25,7 +25,7 @@ pub(super) async fn subscribe(shared: Arc<Shared>, shutdown: CancellationToken) 
                 backoff = BACKOFF.0;
                 shared.subscribed.send_replace(true);
                 tracing::info!(replica = %shared.replica, "redis bus subscribed");
-                let resync = tokio::spawn(resync(shared.clone()));
+                let resync = shared.tracker.spawn(resync(shared.clone()));
                 listen(&shared, pubsub, &shutdown).await;
                 resync.abort();
                 shared.subscribed.send_replace(false);
@@ -114,7 +114,10 @@ async fn refresh(shared: &Shared, reclaim: bool) -> Result<(), BusError> {
             .map(|(nonce, s)| {
                 let id = wire::session_id(&s.session);
                 let me = wire::socket_id(&shared.replica, *nonce);
-                (id, [s.slot.clone(), me, s.client_id.clone(), flag(reclaim)])
+                (
+                    id,
+                    [s.slot.clone(), me, s.client_id.to_string(), flag(reclaim)],
+                )
             })
             .collect()
     };

@@ -6,7 +6,7 @@ use tokio::sync::watch;
 
 use super::RedisBus;
 use crate::control::{BusError, ControlBus, ControlState, PairEvent, Registration};
-use crate::entity::{ChannelKind, SessionKey, StreamKey};
+use crate::entity::{ChannelKind, ClientId, SessionKey, StreamKey};
 
 impl ControlBus for RedisBus {
     fn register(
@@ -21,23 +21,18 @@ impl ControlBus for RedisBus {
     fn take_control(
         &self,
         session: &SessionKey,
-        client_id: &str,
+        client_id: &ClientId,
     ) -> BoxFuture<'_, Result<ControlState, BusError>> {
-        let (session, client_id) = (session.clone(), client_id.to_owned());
-        async move {
-            let state = self.shared.change("take", &session, &client_id).await?;
-            tracing::info!(audit = "control-change", browser_session.id = %session.browser_session_id, client.id = client_id, "user took control");
-            Ok(state)
-        }
-        .boxed()
+        let (session, client_id) = (session.clone(), client_id.clone());
+        async move { self.shared.change("take", &session, &client_id).await }.boxed()
     }
 
     fn cede_control(
         &self,
         session: &SessionKey,
-        client_id: &str,
+        client_id: &ClientId,
     ) -> BoxFuture<'_, Result<ControlState, BusError>> {
-        let (session, client_id) = (session.clone(), client_id.to_owned());
+        let (session, client_id) = (session.clone(), client_id.clone());
         async move { self.shared.change("cede", &session, &client_id).await }.boxed()
     }
 

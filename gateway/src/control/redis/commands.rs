@@ -9,6 +9,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{Call, RedisBusOptions, Shared};
 use crate::control::BusError;
+use service_kit::sync::lock;
 
 /// The current command connection and how many times it was replaced.
 pub(super) struct Commands {
@@ -97,9 +98,7 @@ impl Shared {
 
     fn commands(&self) -> std::sync::MutexGuard<'_, Commands> {
         // Replacing the connection is one assignment: no panic point leaves it half done.
-        self.commands
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.commands)
     }
 
     /// Classifies a call's outcome; a timeout replaces the connection it ran on.

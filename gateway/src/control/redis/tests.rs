@@ -2,7 +2,8 @@
 
 use super::wire::*;
 use crate::control::{ControlReason, PairEvent};
-use crate::entity::{ChannelKind, EntityKey, EntityKind, SessionKey, StreamKey};
+use crate::entity::{ChannelKind, ClientId, EntityKey, EntityKind, SessionKey, StreamKey};
+use crate::policy::Platform;
 
 fn session(org: &str, pbs: &str) -> SessionKey {
     SessionKey {
@@ -28,7 +29,7 @@ fn slots_differ_by_channel_kind_entity_and_client() {
             kind,
             id: id.into(),
         },
-        client_id: client.into(),
+        client_id: ClientId::parse(client).unwrap(),
     };
     let base = key(EntityKind::Task, "tsk_1", "c");
     assert_ne!(
@@ -55,8 +56,8 @@ fn a_state_published_by_the_script_decodes_with_its_session() {
     );
     let (decoded, state) = decode_state(payload.as_bytes()).expect("decodes");
     assert_eq!(decoded, session("org", "pbs_1"));
-    assert_eq!(state.holder.as_deref(), Some("viewer"));
-    assert_eq!(state.previous_holder.as_deref(), Some("other"));
+    assert_eq!(state.holder, ClientId::parse("viewer"));
+    assert_eq!(state.previous_holder, ClientId::parse("other"));
     assert_eq!(state.reason, ControlReason::TakenByAnotherViewer);
     assert_eq!(state.generation, 7);
     let ms = state
@@ -85,7 +86,8 @@ fn replica_messages_round_trip_every_pair_event() {
     for event in [
         PairEvent::CopiedText("hé \"quoted\"".into()),
         PairEvent::AskForClipboard,
-        PairEvent::ClientPlatform("mac".into()),
+        PairEvent::VncConnected,
+        PairEvent::DeclaredPlatform(Platform::Mac),
     ] {
         let message = ReplicaMessage::Event {
             n: 42,
@@ -95,7 +97,7 @@ fn replica_messages_round_trip_every_pair_event() {
         let ReplicaMessage::Event { n, e } = decoded else {
             panic!("not an event");
         };
-        assert_eq!((n, PairEvent::from(e)), (42, event));
+        assert_eq!((n, e.into_event()), (42, Some(event)));
     }
     let superseded = ReplicaMessage::Superseded { n: u64::MAX >> 12 };
     assert_eq!(

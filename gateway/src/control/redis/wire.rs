@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::control::{ControlReason, ControlState, PairEvent};
-use crate::entity::{ChannelKind, SessionKey, StreamKey};
+use crate::entity::{ChannelKind, ClientId, SessionKey, StreamKey};
+use crate::policy::Platform;
 
 /// Longest pub/sub payload decoded; larger ones are dropped (a peer replica never sends one).
 pub const MAX_PAYLOAD: usize = 1024 * 1024;
@@ -34,7 +35,7 @@ pub fn slot_id(key: &StreamKey, channel: ChannelKind) -> String {
         &key.entity.organization_id,
         key.entity.kind.as_str(),
         &key.entity.id,
-        &key.client_id,
+        key.client_id.as_str(),
         channel.as_str(),
     ))
     .expect("strings always serialize")
@@ -98,10 +99,15 @@ pub fn decode_state(payload: &[u8]) -> Option<(SessionKey, ControlState)> {
     } else {
         SystemTime::now()
     };
+    // Only the gateway writes holders, so one that is not a valid client id is a bad payload.
+    let client = |id: Option<String>| match id {
+        None => Some(None),
+        Some(id) => ClientId::parse(&id).map(Some),
+    };
     let state = ControlState {
-        holder: wire.h,
+        holder: client(wire.h)?,
         reason,
-        previous_holder: wire.p,
+        previous_holder: client(wire.p)?,
         changed_at,
         generation: wire.g.max(0.0) as u64,
     };
@@ -144,9 +150,11 @@ pub enum WireEvent {
     },
     /// [`PairEvent::AskForClipboard`].
     AskForClipboard,
-    /// [`PairEvent::ClientPlatform`].
-    ClientPlatform {
-        /// The platform name.
+    /// [`PairEvent::VncConnected`].
+    VncConnected,
+    /// [`PairEvent::DeclaredPlatform`].
+    DeclaredPlatform {
+        /// The platform's wire name ([`Platform::as_str`]).
         platform: String,
     },
 }
@@ -156,18 +164,25 @@ impl From<PairEvent> for WireEvent {
         match event {
             PairEvent::CopiedText(text) => Self::CopiedText { text },
             PairEvent::AskForClipboard => Self::AskForClipboard,
-            PairEvent::ClientPlatform(platform) => Self::ClientPlatform { platform },
+            PairEvent::VncConnected => Self::VncConnected,
+            PairEvent::DeclaredPlatform(platform) => Self::DeclaredPlatform {
+                platform: platform.as_str().to_owned(),
+            },
         }
     }
 }
 
-impl From<WireEvent> for PairEvent {
-    fn from(event: WireEvent) -> Self {
-        match event {
-            WireEvent::CopiedText { text } => Self::CopiedText(text),
-            WireEvent::AskForClipboard => Self::AskForClipboard,
-            WireEvent::ClientPlatform { platform } => Self::ClientPlatform(platform),
-        }
+impl WireEvent {
+    /// The event, `None` when a field is not one of ours (an unknown platform name).
+    pub fn into_event(self) -> Option<PairEvent> {
+        Some(match self {
+            WireEvent::CopiedText { text } => PairEvent::CopiedText(text),
+            WireEvent::AskForClipboard => PairEvent::AskForClipboard,
+            WireEvent::VncConnected => PairEvent::VncConnected,
+            WireEvent::DeclaredPlatform { platform } => {
+                PairEvent::DeclaredPlatform(Platform::parse(&platform)?)
+            }
+        })
     }
 }
 

@@ -203,6 +203,14 @@ fn held_keys_are_bounded() {
 fn platform_comes_from_client_info_or_the_user_agent() {
     assert_eq!(Platform::parse("mac"), Some(Platform::Mac));
     assert_eq!(Platform::parse("beos"), None);
+    for platform in [
+        Platform::Mac,
+        Platform::Windows,
+        Platform::Linux,
+        Platform::Other,
+    ] {
+        assert_eq!(Platform::parse(platform.as_str()), Some(platform));
+    }
     let safari = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15";
     assert_eq!(Platform::from_user_agent(safari), Platform::Mac);
     assert_eq!(

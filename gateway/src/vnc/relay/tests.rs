@@ -79,7 +79,7 @@ fn start_with<F: InputFilter>(
         close: close.clone(),
         metrics: Arc::new(Metrics::new()),
         control: watch::Sender::new(control).subscribe(),
-        client_id: "c".into(),
+        client_id: crate::entity::ClientId::parse("c").unwrap(),
         view_only: false,
         effects,
         inbox: None,

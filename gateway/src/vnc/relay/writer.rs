@@ -5,7 +5,9 @@ use bytes::Bytes;
 use futures::{Sink, SinkExt};
 use tokio::sync::mpsc;
 
-use super::{lock, Outbound, RelayConfig, RelayContext, Shared, WsFrame, CLOSE_SEND_TIMEOUT};
+use service_kit::sync::lock;
+
+use super::{Outbound, RelayConfig, RelayContext, Shared, WsFrame, CLOSE_SEND_TIMEOUT};
 use crate::close::CloseReason;
 use crate::vnc::filter::InputFilter;
 

@@ -26,7 +26,7 @@ fn filter() -> RfbFilter {
 
 fn held_by_c() -> ControlState {
     ControlState {
-        holder: Some("c".into()),
+        holder: Some(crate::entity::ClientId::parse("c").unwrap()),
         reason: ControlReason::None,
         previous_holder: None,
         changed_at: SystemTime::now(),

@@ -1,0 +1,91 @@
+//! `POST /v1/stream/tickets` (PROTOCOL §2): an API key (header `x-api-key`) buys a 60 s,
+//! single-use stream ticket bound to one entity and a scope, minted by verification, so the
+//! long-lived key never appears in a stream URL.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+
+use crate::entity::{EntityKind, MAX_ID_LEN};
+use crate::state::AppState;
+use crate::verify::{Credential, VerifyError};
+
+#[derive(Deserialize)]
+struct TicketBody {
+    entity_kind: String,
+    entity_id: String,
+    scope: String,
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+/// `POST /v1/stream/tickets` (PROTOCOL §2).
+pub async fn create_ticket(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(key) = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| !k.is_empty())
+    else {
+        return json_error(StatusCode::UNAUTHORIZED, "x-api-key required");
+    };
+    let Ok(body) = serde_json::from_slice::<TicketBody>(&body) else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "body must be {entity_kind, entity_id, scope}",
+        );
+    };
+    let Some(kind) = EntityKind::parse(&body.entity_kind) else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "entity_kind must be browser_session, task or workflow_run",
+        );
+    };
+    let view_only = match body.scope.as_str() {
+        "control" => false,
+        "view" => true,
+        _ => return json_error(StatusCode::BAD_REQUEST, "scope must be control or view"),
+    };
+    if body.entity_id.is_empty() || body.entity_id.len() > MAX_ID_LEN {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "entity_id must be 1 to 128 characters",
+        );
+    }
+    let credential = Credential::ApiKey(key.to_owned().into());
+    let result = async {
+        let identity = state.verifier.authenticate(&credential).await?;
+        state
+            .verifier
+            .create_ticket(&identity.organization_id, kind, &body.entity_id, view_only)
+            .await
+    }
+    .await;
+    match result {
+        Ok(ticket) => {
+            let expires_at = ticket
+                .expires_at
+                .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            (
+                StatusCode::CREATED,
+                Json(serde_json::json!({ "ticket": ticket.ticket, "expires_at": expires_at })),
+            )
+                .into_response()
+        }
+        Err(VerifyError::Unauthenticated) => {
+            json_error(StatusCode::UNAUTHORIZED, "invalid API key")
+        }
+        Err(VerifyError::NotFound) => json_error(StatusCode::NOT_FOUND, "entity not found"),
+        Err(VerifyError::Invalid) => json_error(StatusCode::BAD_REQUEST, "invalid request"),
+        Err(_) => json_error(StatusCode::SERVICE_UNAVAILABLE, "verification unavailable"),
+    }
+}
