@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser};
 use secrecy::SecretString;
+use service_kit::cli::{parse_duration_or_zero, ServeByDefault};
 use service_kit::upstream::AllowList;
 
 mod upstream_ca;
@@ -21,29 +22,17 @@ pub use self::upstream_ca::{parse_upstream_ca, UpstreamCa};
     version,
     about = "browser-stream gateway: WebSocket edge between viewers and remote browsers"
 )]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
-    /// What to run (default: `serve`).
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    /// Flags of `serve` when no subcommand is given.
+    /// `serve` (the default) and its flags.
     #[command(flatten)]
-    pub serve: Config,
-}
-
-/// Subcommands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Serve the WebSocket, HTTP and gRPC control endpoints.
-    Serve(Config),
+    pub args: ServeByDefault<Config>,
 }
 
 impl Cli {
     /// The serve configuration, whichever way it was given.
     pub fn into_config(self) -> Config {
-        match self.command {
-            Some(Command::Serve(config)) => config,
-            None => self.serve,
-        }
+        self.args.into_serve()
     }
 }
 
@@ -79,40 +68,40 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_UPSTREAM_ALLOW", default_value = "127.0.0.0/8,::1/128", value_parser = parse_allow_list)]
     pub upstream_allow: AllowList,
     /// How long an API-key authentication result may be reused.
-    #[arg(long, env = "GATEWAY_AUTH_CACHE_TTL", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "GATEWAY_AUTH_CACHE_TTL", default_value = "10s", value_parser = parse_duration_or_zero)]
     pub auth_cache_ttl: Duration,
     /// WebSocket ping interval towards the frontend.
-    #[arg(long, env = "GATEWAY_PING_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "GATEWAY_PING_INTERVAL", default_value = "10s", value_parser = parse_duration_or_zero)]
     pub ping_interval: Duration,
     /// No pong for this long closes the socket with `timeout`.
-    #[arg(long, env = "GATEWAY_PONG_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "GATEWAY_PONG_TIMEOUT", default_value = "30s", value_parser = parse_duration_or_zero)]
     pub pong_timeout: Duration,
     /// Upstream (VNC) connect timeout; also the deadline of every Redis bus call, and (halved,
     /// within 250 ms–5 s) the interval of the bus's subscription heartbeat.
-    #[arg(long, env = "GATEWAY_CONNECT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "GATEWAY_CONNECT_TIMEOUT", default_value = "10s", value_parser = parse_duration_or_zero)]
     pub connect_timeout: Duration,
     /// RFB handshake timeout (ProtocolVersion to ServerInit).
-    #[arg(long, env = "GATEWAY_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "GATEWAY_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration_or_zero)]
     pub handshake_timeout: Duration,
     /// How long control outlives its holder's last socket before returning to the agent.
-    #[arg(long, env = "GATEWAY_CONTROL_GRACE", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "GATEWAY_CONTROL_GRACE", default_value = "10s", value_parser = parse_duration_or_zero)]
     pub control_grace: Duration,
     /// How long shutdown waits for sockets to close before exiting.
-    #[arg(long, env = "GATEWAY_DRAIN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "GATEWAY_DRAIN_GRACE", default_value = "10s", value_parser = parse_duration_or_zero)]
     pub drain_grace: Duration,
     /// Deadline of every call to verification.
-    #[arg(long, env = "GATEWAY_VERIFICATION_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "GATEWAY_VERIFICATION_TIMEOUT", default_value = "5s", value_parser = parse_duration_or_zero)]
     pub verification_timeout: Duration,
     /// Deadline of every cdp-executor call (Message-channel operations, the VNC copy effect,
     /// opening the user-event stream); a navigation waits for the page to load within it.
-    #[arg(long, env = "GATEWAY_EXECUTOR_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "GATEWAY_EXECUTOR_TIMEOUT", default_value = "30s", value_parser = parse_duration_or_zero)]
     pub executor_timeout: Duration,
     /// PEM file of extra root certificates trusted for `wss://` VNC upstreams, besides the
     /// system's (read at startup; a bad file stops the gateway from starting).
     #[arg(long, env = "GATEWAY_UPSTREAM_CA", value_parser = parse_upstream_ca)]
     pub upstream_ca: Option<UpstreamCa>,
     /// Minimum interval between two activity reports of one browser session.
-    #[arg(long, env = "GATEWAY_ACTIVITY_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "GATEWAY_ACTIVITY_INTERVAL", default_value = "30s", value_parser = parse_duration_or_zero)]
     pub activity_interval: Duration,
     /// Bound of the upstream→frontend queue, in chunks; a frontend that lets it fill is closed
     /// with `slow-consumer`.
@@ -131,24 +120,6 @@ pub struct Config {
     /// gRPC control service.
     #[arg(long, env = "GATEWAY_SERVICE_TOKEN")]
     pub service_token: Option<SecretString>,
-}
-
-/// Accepts `250ms`, `10s`, `2m` or bare seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (number, unit) = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map_or((s, "s"), |i| (&s[..i], &s[i..]));
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration `{s}`"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => return Err(format!("invalid duration unit in `{s}` (use ms, s or m)")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|_| format!("invalid duration `{s}`"))
 }
 
 fn parse_allow_list(s: &str) -> Result<AllowList, String> {
@@ -194,13 +165,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_accept_milliseconds_seconds_and_minutes() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(parse_duration("ten").is_err());
-        assert!(parse_duration("5h").is_err());
+    fn duration_flags_take_units_fractions_and_zero_for_off() {
+        let parse = |flag: &str, value: &str| {
+            Cli::try_parse_from(["gateway", flag, value]).map(Cli::into_config)
+        };
+        let config = parse("--auth-cache-ttl", "0").unwrap();
+        assert_eq!(config.auth_cache_ttl, Duration::ZERO);
+        let config = parse("--ping-interval", "1.5s").unwrap();
+        assert_eq!(config.ping_interval, Duration::from_millis(1500));
+        let config = parse("--control-grace", "2m").unwrap();
+        assert_eq!(config.control_grace, Duration::from_secs(120));
+        assert!(parse("--pong-timeout", "ten").is_err());
+        assert!(parse("--pong-timeout", "5h").is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::serve::ListenerExt;
 use proto::control::v1::control_server::ControlServer;
-use service_kit::service_token::RequireToken;
+use service_kit::grpc::GrpcServer;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -124,28 +124,17 @@ impl Application {
             state.shutdown.clone(),
         ));
         let grpc_server = {
-            let service = ControlServer::with_interceptor(
-                ControlService::new(state.bus.clone(), state.shutdown.clone()),
-                RequireToken::new(config.service_token.clone()),
-            );
-            let (reporter, health) = tonic_health::server::health_reporter();
-            reporter
-                .set_serving::<ControlServer<ControlService>>()
-                .await;
-            let (reflection_v1, reflection_v1alpha) = service_kit::reflection::services(
-                proto::FILE_DESCRIPTOR_SET,
-                &["browserstream.control.v1.Control"],
-            )?;
-            let token = state.shutdown.clone();
-            tonic::transport::Server::builder()
-                .add_service(health)
-                .add_service(reflection_v1)
-                .add_service(reflection_v1alpha)
-                .add_service(service)
-                .serve_with_incoming_shutdown(
-                    tokio_stream::wrappers::TcpListenerStream::new(grpc),
-                    async move { token.cancelled().await },
-                )
+            let server = GrpcServer {
+                listener: grpc,
+                tls: None,
+                service_token: config.service_token.clone(),
+                descriptor_set: proto::FILE_DESCRIPTOR_SET,
+            };
+            let service = ControlServer::new(ControlService::new(
+                state.bus.clone(),
+                state.shutdown.clone(),
+            ));
+            service_kit::grpc::serve(server, service, state.shutdown.clone().cancelled_owned())
         };
         let drain = state.shutdown.clone();
         let tracker = state.tracker.clone();

@@ -5,7 +5,19 @@
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-pub use browser_node::availability::{chromium_or_skip, require_all, skip, vnc_tools_or_skip};
+use browser_node::availability::{chromium_missing, vnc_parts_missing};
+pub use test_kit::skip::{require_all, skip, unless_missing};
+
+/// True when Chromium can be used; otherwise applies the skip rule and returns false.
+pub fn chromium_or_skip() -> bool {
+    unless_missing(chromium_missing())
+}
+
+/// True when Chromium, Xvfb and x11vnc can be used; otherwise applies the skip rule.
+pub fn vnc_tools_or_skip() -> bool {
+    unless_missing(vnc_parts_missing())
+}
+
 pub use browser_node::{
     chromium_executable, BrowserNode, Chromium, ChromiumOptions, Component, ExitReport, NodeError,
     NodeOptions, X11Vnc, Xvfb,

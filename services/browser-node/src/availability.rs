@@ -1,10 +1,7 @@
-//! Whether the real parts a test needs are installed, and the skip rule: a test whose part is
-//! missing prints `skipped: <reason>` and returns, unless `BROWSER_STREAM_REQUIRE_ALL=1` (the
-//! README's test command sets it), in which case it fails.
+//! Whether the real parts a node runs are installed, and if not, why (in words an operator can
+//! act on). Tests turn a missing part into a skip with `test_kit::skip::unless_missing`.
 
 use crate::{chromium_executable, find_executable};
-
-pub use service_kit::skip::{require_all, skip, REQUIRE_ALL_ENV};
 
 /// Why Chromium cannot be used here, or `None` when it can.
 pub fn chromium_missing() -> Option<String> {
@@ -27,24 +24,8 @@ pub fn vnc_tools_missing() -> Option<String> {
     })
 }
 
-/// True when Chromium is available; otherwise applies the skip rule and returns false.
-pub fn chromium_or_skip() -> bool {
-    match chromium_missing() {
-        None => true,
-        Some(reason) => {
-            skip(&reason);
-            false
-        }
-    }
-}
-
-/// True when Chromium, Xvfb and x11vnc are available; otherwise applies the skip rule.
-pub fn vnc_tools_or_skip() -> bool {
-    match chromium_missing().or_else(vnc_tools_missing) {
-        None => true,
-        Some(reason) => {
-            skip(&reason);
-            false
-        }
-    }
+/// Why Chromium, Xvfb or x11vnc cannot be used here (a live VNC node needs all three), or
+/// `None` when all can.
+pub fn vnc_parts_missing() -> Option<String> {
+    chromium_missing().or_else(vnc_tools_missing)
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
-use crate::process::{await_ready, drain_output, find_executable, Supervised, Tail, STOP_GRACE};
+use crate::process::{await_ready, find_executable, Supervised, Tail, STOP_GRACE};
 use crate::NodeError;
 
 /// The flags this sandbox (and a container) needs, whatever the mode.
@@ -133,7 +133,7 @@ impl Chromium {
                 part: "chromium",
                 source: std::io::Error::other("stderr not piped"),
             })?;
-        let ready = drain_output("chromium", stderr, tail.clone(), |line| {
+        let ready = process.drain_output(stderr, tail.clone(), |line| {
             line.find(READY_PREFIX)
                 .map(|at| line[at + READY_PREFIX.len()..].trim().to_owned())
         });

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser};
+use service_kit::cli::ServeByDefault;
 
 use crate::NodeOptions;
 
@@ -19,19 +20,17 @@ pub use service_kit::cli::parse_duration;
 )]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
-    /// What to do (default: serve).
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    /// Serve flags when no subcommand is given.
+    /// `serve` (the default: start the node, register it, print its addresses, and watch it)
+    /// and its flags.
     #[command(flatten)]
-    pub serve: ServeArgs,
+    pub args: ServeByDefault<ServeArgs>,
 }
 
-/// Subcommands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Start the node, register it, print its addresses, and watch it (the default).
-    Serve(ServeArgs),
+impl Cli {
+    /// The serve flags, whichever way they were given.
+    pub fn into_serve_args(self) -> ServeArgs {
+        self.args.into_serve()
+    }
 }
 
 /// Everything `serve` needs.
@@ -107,10 +106,7 @@ mod tests {
 
     fn serve_args(args: &[&str]) -> Result<ServeArgs, clap::Error> {
         let cli = Cli::try_parse_from(std::iter::once("browser-node").chain(args.iter().copied()))?;
-        Ok(match cli.command {
-            Some(Command::Serve(args)) => args,
-            None => cli.serve,
-        })
+        Ok(cli.into_serve_args())
     }
 
     #[test]

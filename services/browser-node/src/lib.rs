@@ -7,7 +7,7 @@
 //! - [`xvfb`]: the virtual display.
 //! - [`vnc`]: the x11vnc RFB server.
 //! - [`node`]: the three together, watched as one ([`BrowserNode`]).
-//! - [`availability`]: whether the parts are installed, and the tests' skip rule.
+//! - [`availability`]: whether the parts are installed, and if not, why.
 //! - `process`: one supervised child process (process group, output draining, stop).
 //! - [`config`]: the command line of the `browser-node` binary.
 //! - [`serve`]: the `browser-node serve` supervisor (registration, JSON line, exit report).

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::io::Write;
 use std::process::ExitCode;
 
-use browser_node::config::{Cli, Command};
+use browser_node::config::Cli;
 use browser_node::serve::{self, Outcome};
 
 #[tokio::main]
@@ -16,10 +16,7 @@ async fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(code) => return code,
     };
-    let args = match cli.command {
-        Some(Command::Serve(args)) => args,
-        None => cli.serve,
-    };
+    let args = cli.into_serve_args();
     let outcome = serve::run(args, shutdown_signal(), |info| {
         let line = serde_json::to_string(info).unwrap_or_default();
         let mut stdout = std::io::stdout().lock();

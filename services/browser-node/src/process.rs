@@ -13,6 +13,7 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
+use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::NodeError;
@@ -23,6 +24,8 @@ const MAX_LINE: usize = 16 * 1024;
 const TAIL_LINES: usize = 20;
 /// How long a stopped process gets to exit after SIGTERM before its group gets SIGKILL.
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long `stop` waits for the pipe readers to see the end of the pipes.
+const DRAIN_WAIT: Duration = Duration::from_millis(500);
 
 /// The last lines a process printed, shared with the task that drains its output.
 #[derive(Clone, Default)]
@@ -68,6 +71,9 @@ pub(crate) struct Supervised {
     child: Child,
     pid: u32,
     status: Option<ExitStatus>,
+    /// The readers of the child's pipes ([`Supervised::drain_output`]); `stop` waits for them
+    /// so the last lines reach the log and the tail.
+    drains: TaskTracker,
 }
 
 impl Supervised {
@@ -93,6 +99,7 @@ impl Supervised {
             child,
             pid,
             status: None,
+            drains: TaskTracker::new(),
         })
     }
 
@@ -148,6 +155,13 @@ impl Supervised {
                 let _ = self.wait().await;
             }
         }
+        self.drains.close();
+        if tokio::time::timeout(DRAIN_WAIT, self.drains.wait())
+            .await
+            .is_err()
+        {
+            tracing::debug!(part = self.part, "a pipe stayed open after the exit");
+        }
         self.status
     }
 
@@ -190,41 +204,43 @@ impl Drop for Supervised {
     }
 }
 
-/// Drains `pipe` line by line into the log and `tail`; the first line for which `ready`
-/// returns `Some` is sent on the returned channel.
-pub(crate) fn drain_output<R, F>(
-    part: &'static str,
-    pipe: R,
-    tail: Tail,
-    mut ready: F,
-) -> oneshot::Receiver<String>
-where
-    R: AsyncRead + Unpin + Send + 'static,
-    F: FnMut(&str) -> Option<String> + Send + 'static,
-{
-    let (tx, rx) = oneshot::channel();
-    // The task ends when the pipe closes, i.e. when the process group is gone.
-    let span = tracing::debug_span!("output", part);
-    tokio::spawn(
-        async move {
-            let mut tx = Some(tx);
-            let mut reader = BufReader::new(pipe);
-            let mut line = Vec::new();
-            while let Ok(1..) = read_capped_line(&mut reader, &mut line).await {
-                let text = String::from_utf8_lossy(&line).trim_end().to_owned();
-                line.clear();
-                tracing::debug!(line = %text, "output");
-                if let Some(found) = tx.as_ref().and_then(|_| ready(&text)) {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(found);
+impl Supervised {
+    /// Drains `pipe` (one of this child's) line by line into the log and `tail`; the first
+    /// line for which `ready` returns `Some` is sent on the returned channel.
+    pub(crate) fn drain_output<R, F>(
+        &self,
+        pipe: R,
+        tail: Tail,
+        mut ready: F,
+    ) -> oneshot::Receiver<String>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        F: FnMut(&str) -> Option<String> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        // The task ends when the pipe closes, i.e. when the process group is gone.
+        let span = tracing::debug_span!("output", part = self.part);
+        self.drains.spawn(
+            async move {
+                let mut tx = Some(tx);
+                let mut reader = BufReader::new(pipe);
+                let mut line = Vec::new();
+                while let Ok(1..) = read_capped_line(&mut reader, &mut line).await {
+                    let text = String::from_utf8_lossy(&line).trim_end().to_owned();
+                    line.clear();
+                    tracing::debug!(line = %text, "output");
+                    if let Some(found) = tx.as_ref().and_then(|_| ready(&text)) {
+                        if let Some(tx) = tx.take() {
+                            let _ = tx.send(found);
+                        }
                     }
+                    tail.push(text);
                 }
-                tail.push(text);
             }
-        }
-        .instrument(span),
-    );
-    rx
+            .instrument(span),
+        );
+        rx
+    }
 }
 
 /// Reads one line (through `\n`), keeping at most `MAX_LINE` bytes of it; returns the number

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
-use crate::process::{await_ready, drain_output, Supervised, Tail, STOP_GRACE};
+use crate::process::{await_ready, Supervised, Tail, STOP_GRACE};
 use crate::NodeError;
 
 /// How long x11vnc may take to listen.
@@ -79,8 +79,8 @@ impl X11Vnc {
                 source: std::io::Error::other("pipes not set up"),
             });
         };
-        drop(drain_output("x11vnc", stderr, tail.clone(), |_| None));
-        let ready = drain_output("x11vnc", stdout, tail.clone(), |line| {
+        drop(process.drain_output(stderr, tail.clone(), |_| None));
+        let ready = process.drain_output(stdout, tail.clone(), |line| {
             line.trim().strip_prefix("PORT=").map(str::to_owned)
         });
         let line = await_ready(&mut process, ready, &tail, timeout).await?;

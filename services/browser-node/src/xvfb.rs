@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
-use crate::process::{await_ready, drain_output, Supervised, Tail, STOP_GRACE};
+use crate::process::{await_ready, Supervised, Tail, STOP_GRACE};
 use crate::NodeError;
 
 /// How long Xvfb may take to open its display.
@@ -50,8 +50,8 @@ impl Xvfb {
                 source: std::io::Error::other("pipes not set up"),
             });
         };
-        drop(drain_output("Xvfb", stderr, tail.clone(), |_| None));
-        let ready = drain_output("Xvfb", stdout, tail.clone(), |line| {
+        drop(process.drain_output(stderr, tail.clone(), |_| None));
+        let ready = process.drain_output(stdout, tail.clone(), |line| {
             line.trim().parse::<u32>().ok().map(|n| n.to_string())
         });
         let line = await_ready(&mut process, ready, &tail, timeout).await?;

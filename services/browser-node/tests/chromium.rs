@@ -5,9 +5,10 @@ mod common;
 
 use std::net::SocketAddr;
 
-use browser_node::availability::chromium_or_skip;
+use browser_node::availability::chromium_missing;
 use browser_node::{Chromium, ChromiumOptions, NodeError};
 use common::{http_get, is_alive, wait_group_gone};
+use test_kit::skip::unless_missing;
 
 fn cdp_addr(chromium: &Chromium) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], chromium.port()))
@@ -15,7 +16,7 @@ fn cdp_addr(chromium: &Chromium) -> SocketAddr {
 
 #[tokio::test]
 async fn headless_chromium_answers_json_version_on_its_devtools_port() {
-    if !chromium_or_skip() {
+    if !unless_missing(chromium_missing()) {
         return;
     }
     // Act
@@ -36,7 +37,7 @@ async fn headless_chromium_answers_json_version_on_its_devtools_port() {
 
 #[tokio::test]
 async fn dropping_chromium_stops_its_processes_and_removes_its_profile() {
-    if !chromium_or_skip() {
+    if !unless_missing(chromium_missing()) {
         return;
     }
     // Arrange
@@ -58,7 +59,7 @@ async fn dropping_chromium_stops_its_processes_and_removes_its_profile() {
 
 #[tokio::test]
 async fn a_killed_chromium_restarts_on_the_same_fixed_port() {
-    if !chromium_or_skip() {
+    if !unless_missing(chromium_missing()) {
         return;
     }
     // Arrange: learn a free port from a first launch, then pin it.

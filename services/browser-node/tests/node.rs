@@ -4,13 +4,14 @@ mod common;
 
 use std::net::SocketAddr;
 
-use browser_node::availability::vnc_tools_or_skip;
+use browser_node::availability::vnc_parts_missing;
 use browser_node::{BrowserNode, Component, NodeOptions, Xvfb};
 use common::{http_get, is_alive, rfb_greeting, wait_group_gone};
+use test_kit::skip::unless_missing;
 
 #[tokio::test]
 async fn the_node_serves_rfb_and_devtools_on_loopback() {
-    if !vnc_tools_or_skip() {
+    if !unless_missing(vnc_parts_missing()) {
         return;
     }
     // Act
@@ -35,7 +36,7 @@ async fn the_node_serves_rfb_and_devtools_on_loopback() {
 
 #[tokio::test]
 async fn killing_chromium_is_reported_as_the_first_exit() {
-    if !vnc_tools_or_skip() {
+    if !unless_missing(vnc_parts_missing()) {
         return;
     }
     // Arrange
@@ -54,7 +55,7 @@ async fn killing_chromium_is_reported_as_the_first_exit() {
 
 #[tokio::test]
 async fn dropping_the_node_leaves_no_process_behind() {
-    if !vnc_tools_or_skip() {
+    if !unless_missing(vnc_parts_missing()) {
         return;
     }
     // Arrange
@@ -78,7 +79,7 @@ async fn dropping_the_node_leaves_no_process_behind() {
 
 #[tokio::test]
 async fn two_displays_started_together_get_different_numbers() {
-    if !vnc_tools_or_skip() {
+    if !unless_missing(vnc_parts_missing()) {
         return;
     }
     // Act

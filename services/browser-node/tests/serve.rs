@@ -5,14 +5,15 @@ mod common;
 
 use std::time::Duration;
 
-use browser_node::availability::vnc_tools_or_skip;
-use browser_node::config::{Cli, Command, ServeArgs};
+use browser_node::availability::vnc_parts_missing;
+use browser_node::config::{Cli, ServeArgs};
 use browser_node::serve::{run, NodeInfo, Outcome};
 use browser_node::Component;
 use clap::Parser;
 use common::{is_alive, rfb_greeting, wait_group_gone};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use test_kit::skip::unless_missing;
 use tokio::sync::oneshot;
 use verification::Admin;
 
@@ -20,7 +21,7 @@ use verification::Admin;
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn serve_args(database_url: &str, org: &str) -> ServeArgs {
-    let cli = Cli::try_parse_from([
+    Cli::try_parse_from([
         "browser-node",
         "serve",
         "--database-url",
@@ -32,11 +33,8 @@ fn serve_args(database_url: &str, org: &str) -> ServeArgs {
         "--height",
         "600",
     ])
-    .expect("flags");
-    match cli.command {
-        Some(Command::Serve(args)) => args,
-        None => cli.serve,
-    }
+    .expect("flags")
+    .into_serve_args()
 }
 
 async fn session_row(admin: &Admin, id: &str) -> (String, Option<String>, Option<String>) {
@@ -87,7 +85,7 @@ async fn start_serving() -> Started {
 
 #[tokio::test]
 async fn serve_registers_a_running_session_and_completes_it_on_a_clean_stop() {
-    if !vnc_tools_or_skip() {
+    if !unless_missing(vnc_parts_missing()) {
         return;
     }
     // Arrange
@@ -123,7 +121,7 @@ async fn serve_registers_a_running_session_and_completes_it_on_a_clean_stop() {
 
 #[tokio::test]
 async fn a_dead_chromium_marks_the_session_failed_and_stops_the_node() {
-    if !vnc_tools_or_skip() {
+    if !unless_missing(vnc_parts_missing()) {
         return;
     }
     // Arrange

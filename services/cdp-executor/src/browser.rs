@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use crate::cdp::{CallError, CdpHandle};
 use crate::error::ExecutorError;
 use crate::plan::{self, Step};
+use service_kit::sync::lock;
 
 /// A page target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,7 +157,7 @@ impl BrowserConn {
 
     /// The session attached to `target_id`, attaching (and enabling page events) once.
     pub async fn session_for(&self, target_id: &str) -> Result<String, ExecutorError> {
-        if let Some(session) = self.sessions.lock().expect("sessions lock").get(target_id) {
+        if let Some(session) = lock(&self.sessions).get(target_id) {
             return Ok(session.clone());
         }
         let answer = self
@@ -172,21 +173,14 @@ impl BrowserConn {
             .ok_or_else(|| ExecutorError::Internal(anyhow::anyhow!("attach without a session id")))?
             .to_string();
         self.call("Page.enable", Some(&session), json!({})).await?;
-        self.sessions
-            .lock()
-            .expect("sessions lock")
-            .insert(target_id.to_string(), session.clone());
+        lock(&self.sessions).insert(target_id.to_string(), session.clone());
         Ok(session)
     }
 
     fn forget(&self, target_id: &str) {
-        let session = self
-            .sessions
-            .lock()
-            .expect("sessions lock")
-            .remove(target_id);
+        let session = lock(&self.sessions).remove(target_id);
         if let Some(session) = session {
-            self.armed.lock().expect("armed lock").remove(&session);
+            lock(&self.armed).remove(&session);
         }
     }
 
@@ -203,7 +197,7 @@ impl BrowserConn {
     pub async fn active_tab(&self) -> Result<ActiveTab, ExecutorError> {
         self.watch().await?;
         let epoch = self.epoch.load(Ordering::SeqCst);
-        let cached = self.active.lock().expect("active lock").clone();
+        let cached = lock(&self.active).clone();
         if let Some(cached) = cached {
             if cached.verified_at == Some(epoch) {
                 return Ok(cached.tab);
@@ -222,7 +216,7 @@ impl BrowserConn {
     }
 
     fn remember(&self, tab: &ActiveTab, verified_at: Option<u64>) {
-        *self.active.lock().expect("active lock") = Some(Cached {
+        *lock(&self.active) = Some(Cached {
             tab: tab.clone(),
             verified_at,
         });
@@ -277,7 +271,7 @@ impl BrowserConn {
     /// Installs the activity listeners on `session`'s current and future documents. True
     /// when they were already there; a failure leaves the tab to be verified on every use.
     async fn arm(&self, session: &str) -> bool {
-        if self.armed.lock().expect("armed lock").contains(session) {
+        if lock(&self.armed).contains(session) {
             return true;
         }
         let script = plan::activity_listener_js();
@@ -300,10 +294,7 @@ impl BrowserConn {
         }
         .await;
         if installed.is_ok() {
-            self.armed
-                .lock()
-                .expect("armed lock")
-                .insert(session.to_string());
+            lock(&self.armed).insert(session.to_string());
         }
         false
     }
@@ -311,7 +302,7 @@ impl BrowserConn {
     /// Evaluates `expression` on the active tab. While the last active tab still has focus this
     /// is one round trip: the activity probe runs in the same evaluation.
     pub async fn evaluate_on_active(&self, expression: &str) -> Result<Value, ExecutorError> {
-        let cached = self.active.lock().expect("active lock").clone();
+        let cached = lock(&self.active).clone();
         if let Some(Cached { tab, .. }) = cached {
             let guarded = plan::guarded_by_probe(expression);
             if let Ok(answer) = self.evaluate(&tab.session, &guarded).await {

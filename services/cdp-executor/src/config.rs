@@ -4,8 +4,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser};
 use secrecy::SecretString;
+use service_kit::cli::ServeByDefault;
+use service_kit::grpc::TlsFiles;
 use service_kit::upstream::AllowList;
 
 use crate::guard::HostList;
@@ -13,29 +15,17 @@ use crate::guard::HostList;
 /// `cdp-executor`: browser operations over persistent CDP connections.
 #[derive(Debug, Parser)]
 #[command(name = "cdp-executor", version, about)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
-    /// What to do (default: serve).
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    /// Flags of `serve` (also accepted without the subcommand).
+    /// `serve` (the default) and its flags.
     #[command(flatten)]
-    pub serve: Config,
-}
-
-/// Subcommands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Serve the gRPC API (the default).
-    Serve(Config),
+    pub args: ServeByDefault<Config>,
 }
 
 impl Cli {
     /// The serve configuration, whichever way it was given.
     pub fn into_config(self) -> Config {
-        match self.command {
-            Some(Command::Serve(config)) => config,
-            None => self.serve,
-        }
+        self.args.into_serve()
     }
 }
 
@@ -168,7 +158,7 @@ pub struct Settings {
     /// Where `/metrics` is served, if anywhere.
     pub metrics_listen: Option<SocketAddr>,
     /// TLS certificate and key files, when serving TLS.
-    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    pub tls: Option<TlsFiles>,
 }
 
 /// Timeouts and bounds of the connection pool.
@@ -234,7 +224,7 @@ impl Config {
             event_buffer: self.event_buffer,
             shutdown_grace: ms(self.shutdown_grace_ms),
             metrics_listen: self.metrics_listen,
-            tls: self.tls_cert.zip(self.tls_key),
+            tls: TlsFiles::from_flags(self.tls_cert, self.tls_key),
         })
     }
 }

@@ -65,7 +65,8 @@ impl GrpcHandler {
 
     /// As [`Self::with_browser`], with the navigation limits handed to `op`: it must give up
     /// at the deadline, and then has `reset` more to reset the tab before the call is dropped.
-    /// The drop guard cancels the call's token when tonic drops the call (client gone).
+    /// When the client goes away tonic drops this future, and the work with it: nothing runs
+    /// on past the call.
     async fn with_navigation<T, F, Fut>(
         &self,
         kind: &'static str,
@@ -82,18 +83,15 @@ impl GrpcHandler {
             deadline: started + self.timeout,
             reset,
         };
-        let call = CancellationToken::new();
-        let _guard = call.clone().drop_guard();
         let work = async {
             let resolved = self.resolver.resolve(target).await?;
             let (browser, _lease) = self.pool.get(&resolved).await?;
             op(browser, limits).await
         };
-        let result = tokio::select! {
-            result = tokio::time::timeout_at(limits.deadline + reset, work) => result.unwrap_or(Err(ExecutorError::DeadlineExceeded)),
-            () = call.cancelled() => Err(ExecutorError::DeadlineExceeded),
-        };
-        let result = result.map_err(Status::from);
+        let result = tokio::time::timeout_at(limits.deadline + reset, work)
+            .await
+            .unwrap_or(Err(ExecutorError::DeadlineExceeded))
+            .map_err(Status::from);
         let code = result
             .as_ref()
             .map_or_else(Status::code, |_| tonic::Code::Ok);

@@ -19,6 +19,7 @@ use crate::endpoint::{self, EndpointError};
 use crate::error::ExecutorError;
 use crate::metrics::Metrics;
 use crate::resolve::{Resolved, Resolver, SessionKey};
+use service_kit::sync::lock;
 
 /// The pool.
 #[derive(Debug)]
@@ -57,7 +58,7 @@ pub struct Lease(Arc<Entry>);
 impl Drop for Lease {
     fn drop(&mut self) {
         self.0.busy.fetch_sub(1, Ordering::SeqCst);
-        *self.0.last_used.lock().expect("last_used lock") = Instant::now();
+        *lock(&self.0.last_used) = Instant::now();
     }
 }
 
@@ -87,7 +88,7 @@ impl Pool {
 
     /// Open connections (for tests and metrics).
     pub fn len(&self) -> usize {
-        self.entries.lock().expect("entries lock").len()
+        lock(&self.entries).len()
     }
 
     /// Whether the pool holds nothing.
@@ -96,7 +97,7 @@ impl Pool {
     }
 
     fn entry(&self, resolved: &Resolved) -> Result<Arc<Entry>, ExecutorError> {
-        let mut entries = self.entries.lock().expect("entries lock");
+        let mut entries = lock(&self.entries);
         if let Some(entry) = entries.get(&resolved.key) {
             return Ok(entry.clone());
         }
@@ -125,7 +126,7 @@ impl Pool {
         let entry = self.entry(resolved)?;
         entry.busy.fetch_add(1, Ordering::SeqCst);
         let lease = Lease(entry.clone());
-        *entry.last_used.lock().expect("last_used lock") = Instant::now();
+        *lock(&entry.last_used) = Instant::now();
         self.connection(&entry, resolved)
             .await
             .map(|browser| (browser, lease))
@@ -200,7 +201,7 @@ impl Pool {
 
     /// Closes and forgets one session's connection.
     pub async fn close(&self, key: &SessionKey) {
-        let entry = self.entries.lock().expect("entries lock").remove(key);
+        let entry = lock(&self.entries).remove(key);
         if let Some(entry) = entry {
             if let Some(browser) = entry.slot.lock().await.browser.take() {
                 browser.cdp().close();
@@ -211,10 +212,7 @@ impl Pool {
     /// One sweep: closes connections idle for longer than the idle timeout, and those whose
     /// session verification no longer answers live.
     pub async fn sweep(&self, resolver: &Resolver) {
-        let entries: Vec<(SessionKey, Arc<Entry>)> = self
-            .entries
-            .lock()
-            .expect("entries lock")
+        let entries: Vec<(SessionKey, Arc<Entry>)> = lock(&self.entries)
             .iter()
             .map(|(k, e)| (k.clone(), e.clone()))
             .collect();
@@ -227,12 +225,11 @@ impl Pool {
             // Decided under the map lock, on this very entry: a call that started meanwhile
             // (or a new entry under the same key) keeps its connection.
             let removed = {
-                let mut entries = self.entries.lock().expect("entries lock");
+                let mut entries = lock(&self.entries);
                 let same = entries
                     .get(&key)
                     .is_some_and(|current| Arc::ptr_eq(current, &entry));
-                let idle = entry.last_used.lock().expect("last_used lock").elapsed()
-                    >= self.settings.idle_timeout;
+                let idle = lock(&entry.last_used).elapsed() >= self.settings.idle_timeout;
                 let busy = entry.busy.load(Ordering::SeqCst) > 0;
                 (same && (ended || (idle && !busy)))
                     .then(|| entries.remove(&key))

@@ -15,6 +15,7 @@ use tonic::codegen::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::error::ExecutorError;
+use service_kit::sync::lock;
 
 /// Longest id accepted.
 const MAX_ID_CHARS: usize = 128;
@@ -113,7 +114,7 @@ impl Resolver {
                 trusted: true,
             });
         }
-        let cached = self.cache.lock().expect("cache lock").get(&key).cloned();
+        let cached = lock(&self.cache).get(&key).cloned();
         if let Some((at, cdp_url)) = cached {
             if at.elapsed() < self.ttl {
                 return Ok(Resolved {
@@ -124,10 +125,7 @@ impl Resolver {
             }
         }
         let cdp_url = self.verify(&key).await?;
-        self.cache
-            .lock()
-            .expect("cache lock")
-            .insert(key.clone(), (Instant::now(), cdp_url.clone()));
+        lock(&self.cache).insert(key.clone(), (Instant::now(), cdp_url.clone()));
         Ok(Resolved {
             key,
             cdp_url,
@@ -182,7 +180,7 @@ impl Resolver {
     }
 
     fn forget(&self, key: &SessionKey) {
-        self.cache.lock().expect("cache lock").remove(key);
+        lock(&self.cache).remove(key);
     }
 }
 

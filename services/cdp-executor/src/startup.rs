@@ -7,12 +7,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use proto::cdp::v1::cdp_executor_server::CdpExecutorServer;
-use service_kit::service_token::RequireToken;
+use service_kit::grpc::GrpcServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use crate::config::Settings;
 use crate::grpc::GrpcHandler;
@@ -105,45 +103,28 @@ impl Application {
             settings,
             handler,
         } = self;
-        let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<CdpExecutorServer<GrpcHandler>>().await;
-        let (reflection_v1, reflection_v1alpha) = service_kit::reflection::services(
-            proto::FILE_DESCRIPTOR_SET,
-            &["browserstream.cdp.v1.CdpExecutor"],
-        )?;
         let token = handler.token.clone();
         let tracker = handler.tracker.clone();
         let metrics = handler.metrics.clone();
         handler.pool.spawn_sweeper(handler.resolver.clone());
-        let service = CdpExecutorServer::with_interceptor(
-            handler,
-            RequireToken::new(settings.service_token.clone()),
-        );
         service_kit::ready::announce(listener.local_addr()?);
         if let Some(metrics_listener) = metrics_listener {
             serve_metrics(metrics_listener, &metrics, &tracker, &token)?;
         }
+        let server = GrpcServer {
+            listener,
+            tls: settings.tls.clone(),
+            service_token: settings.service_token.clone(),
+            descriptor_set: proto::FILE_DESCRIPTOR_SET,
+        };
         let stop = token.clone();
-        let mut builder = Server::builder();
-        if let Some((cert, key)) = &settings.tls {
-            let identity = Identity::from_pem(std::fs::read(cert)?, std::fs::read(key)?);
-            builder = builder.tls_config(ServerTlsConfig::new().identity(identity))?;
-        }
-        builder
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(service)
-            .serve_with_incoming_shutdown(
-                TcpIncoming::from(listener).with_nodelay(Some(true)),
-                async move {
-                    tokio::select! {
-                        () = shutdown => {},
-                        () = stop.cancelled() => {},
-                    }
-                },
-            )
-            .await?;
+        service_kit::grpc::serve(server, CdpExecutorServer::new(handler), async move {
+            tokio::select! {
+                () = shutdown => {},
+                () = stop.cancelled() => {},
+            }
+        })
+        .await?;
         token.cancel();
         tracker.close();
         if tokio::time::timeout(settings.shutdown_grace, tracker.wait())

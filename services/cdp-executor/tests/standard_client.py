@@ -28,7 +28,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "proto", "standard-client"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tests", "kit", "standard-client"))
 from common import die_with_parent, generate_stubs, list_services, ready_line, start_budget  # noqa: E402
 
 PROTO = "browserstream/cdp/v1/cdp.proto"

@@ -6,8 +6,6 @@
 
 #[path = "support/chromium.rs"]
 mod chromium;
-#[path = "../../../proto/standard-client/runner.rs"]
-mod runner;
 
 use std::path::Path;
 
@@ -17,7 +15,7 @@ fn a_client_generated_by_grpcio_tools_pastes_and_reads_the_selection() {
         return;
     }
     let chromium = chromium::executable().expect("checked above");
-    runner::run_script(
+    test_kit::standard_client::run_script(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/standard_client.py"),
         &[
             "--bin".as_ref(),

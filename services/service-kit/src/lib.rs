@@ -6,18 +6,18 @@
 //! - [`shutdown`]: one future that resolves on SIGINT or SIGTERM.
 //! - [`telemetry`]: tracing to stderr (stdout is reserved for the ready line).
 //! - [`ready`]: the `listening on <addr>` line of the operator interface.
+//! - [`grpc`]: the gRPC server every service runs (token check, health, reflection, TLS).
 //! - [`reflection`]: gRPC server reflection (v1 and v1alpha) limited to the served services.
-//! - [`skip`]: the skip rule of tests that need a real part (`BROWSER_STREAM_REQUIRE_ALL`).
 //! - [`sync`]: the one lock rule (a poisoned mutex is recovered, never a panic).
 //! - [`service_token`]: the internal-call token, checked by the callee and attached by callers.
 //! - [`upstream`]: the `--upstream-allow` list of CIDRs that upstream dials must stay inside.
 
 pub mod cli;
+pub mod grpc;
 pub mod ready;
 pub mod reflection;
 pub mod service_token;
 pub mod shutdown;
-pub mod skip;
 pub mod sync;
 pub mod telemetry;
 pub mod upstream;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
+use service_kit::cli::{ServeByDefault, ServeOr};
 
 /// The duration flag syntax (`250ms`, `20s`, `2m`, bare seconds; never zero).
 pub use service_kit::cli::parse_duration;
@@ -21,21 +22,23 @@ pub use service_kit::cli::parse_duration;
 )]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
-    /// What to do (default: serve).
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    /// Serve flags when no subcommand is given.
+    /// `serve` (the default) and its flags, or `admin`.
     #[command(flatten)]
-    pub serve: Config,
+    pub args: ServeByDefault<Config, Command>,
 }
 
-/// Subcommands.
+/// Subcommands besides `serve`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve gRPC (the default).
-    Serve(Config),
     /// Operator commands; each prints only the new id or key on stdout.
     Admin(crate::admin::cli::AdminArgs),
+}
+
+impl Cli {
+    /// What was asked: serve (with or without the subcommand) or an admin command.
+    pub fn into_command(self) -> ServeOr<Config, Command> {
+        self.args.into_command()
+    }
 }
 
 /// Everything `serve` needs.
@@ -101,7 +104,10 @@ impl Config {
             database_url,
         ])
         .expect("static arguments parse");
-        cli.serve
+        match cli.into_command() {
+            ServeOr::Serve(config) => config,
+            ServeOr::Other(_) => unreachable!("no subcommand was given"),
+        }
     }
 }
 
@@ -136,13 +142,15 @@ mod tests {
             "100ms",
         ])
         .unwrap();
-        assert!(cli.command.is_none());
-        assert_eq!(cli.serve.poll_interval, Duration::from_millis(100));
-        assert_eq!(cli.serve.ticket_ttl, Duration::from_secs(60));
+        let ServeOr::Serve(config) = cli.into_command() else {
+            panic!("serve is the default");
+        };
+        assert_eq!(config.poll_interval, Duration::from_millis(100));
+        assert_eq!(config.ticket_ttl, Duration::from_secs(60));
         let cli = Cli::try_parse_from(["verification", "serve", "--database-url", "sqlite://x.db"])
             .unwrap();
         assert!(
-            matches!(cli.command, Some(Command::Serve(c)) if c.database_url == "sqlite://x.db")
+            matches!(cli.into_command(), ServeOr::Serve(c) if c.database_url == "sqlite://x.db")
         );
     }
 

@@ -11,6 +11,7 @@ use proto::verification::v1 as pb;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{instrument, Instrument};
 
@@ -18,6 +19,7 @@ use crate::domain::{EntityKind, EntityRef, OrgId};
 use crate::error::VerificationError;
 use crate::service::{Credential, Verifier};
 use crate::watch::{Registry, StreamHandle};
+use service_kit::sync::lock;
 
 /// The gRPC service.
 #[derive(Clone)]
@@ -28,6 +30,8 @@ pub struct GrpcHandler {
     pub registry: Registry,
     /// Ends every Watch stream when the service shuts down.
     pub shutdown: CancellationToken,
+    /// Where the Watch request readers run, so shutdown waits for them.
+    pub tracker: TaskTracker,
     /// Events buffered per Watch stream.
     pub watch_buffer: usize,
     /// Most entities per Watch stream.
@@ -141,10 +145,11 @@ impl pb::verification_server::Verification for GrpcHandler {
         let reader = self
             .clone()
             .read_watch_requests(request.into_inner(), handle, tx);
-        tokio::spawn(reader.instrument(tracing::info_span!("watch.requests")));
+        self.tracker
+            .spawn(reader.instrument(tracing::info_span!("watch.requests")));
         let events = ReceiverStream::new(rx).map(|ended| Ok(convert::watch_event(ended)));
         let tail = futures::stream::once(async move {
-            let error = end.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let error = lock(&end).take();
             error.map(|e| Err(Status::from(e)))
         })
         .filter_map(std::future::ready);
@@ -214,7 +219,7 @@ impl GrpcHandler {
             }
         };
         if let Err(error) = outcome {
-            let mut end = handle.end.lock().unwrap_or_else(|e| e.into_inner());
+            let mut end = lock(&handle.end);
             end.get_or_insert(error);
         }
         self.registry.close(handle.id);

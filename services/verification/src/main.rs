@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use service_kit::cli::ServeOr;
 use verification::config::{Cli, Command};
 use verification::Application;
 
@@ -12,8 +13,8 @@ async fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(code) => return code,
     };
-    match cli.command {
-        Some(Command::Admin(args)) => match verification::admin::cli::run(args).await {
+    match cli.into_command() {
+        ServeOr::Other(Command::Admin(args)) => match verification::admin::cli::run(args).await {
             Ok(line) => {
                 println!("{line}");
                 ExitCode::SUCCESS
@@ -24,8 +25,7 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Some(Command::Serve(config)) => serve(config).await,
-        None => serve(cli.serve).await,
+        ServeOr::Serve(config) => serve(config).await,
     }
 }
 

@@ -6,14 +6,15 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use proto::verification::v1::verification_server::VerificationServer;
+use service_kit::grpc::{GrpcServer, TlsFiles};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::config::Config;
@@ -22,6 +23,10 @@ use crate::metrics::Metrics;
 use crate::service::Verifier;
 use crate::store::{self, PoolSettings};
 use crate::watch::{PollStats, Poller, Registry};
+
+/// How long the stopped service waits for its tasks (poller, metrics, Watch readers) to end;
+/// each ends on the shutdown token, so this bound is only met when one is stuck.
+const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
 /// A bound, ready-to-run verification service.
 pub struct Application {
@@ -106,10 +111,15 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let token = CancellationToken::new();
-        let trigger = token.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            trigger.cancel();
+        let tracker = TaskTracker::new();
+        tracker.spawn({
+            let token = token.clone();
+            async move {
+                tokio::select! {
+                    () = shutdown => token.cancel(),
+                    () = token.cancelled() => {}
+                }
+            }
         });
         let Self {
             config,
@@ -129,7 +139,7 @@ impl Application {
                 registry: registry.clone(),
             };
             let serving = crate::metrics::serve(listener, metrics, token.clone());
-            tokio::spawn(
+            tracker.spawn(
                 async move {
                     if let Err(error) = serving.await {
                         tracing::warn!(error.message = %error, "metrics listener failed");
@@ -146,7 +156,7 @@ impl Application {
             stats,
             errors: poll_errors,
         };
-        let poller = tokio::spawn(
+        tracker.spawn(
             poller
                 .run(token.clone())
                 .instrument(tracing::info_span!("watch.poller")),
@@ -156,48 +166,31 @@ impl Application {
             verifier,
             registry,
             shutdown: token.clone(),
+            tracker: tracker.clone(),
             watch_buffer: config.watch_buffer,
             max_watched_per_stream: config.max_watched_per_stream,
         };
-        let result = serve(&config, listener, handler, token.clone()).await;
+        let server = GrpcServer {
+            listener,
+            tls: TlsFiles::from_flags(config.tls_cert.clone(), config.tls_key.clone()),
+            service_token: config.service_token.clone(),
+            descriptor_set: proto::FILE_DESCRIPTOR_SET,
+        };
+        let result = service_kit::grpc::serve(
+            server,
+            VerificationServer::new(handler),
+            token.clone().cancelled_owned(),
+        )
+        .await;
         token.cancel();
-        let _ = poller.await;
+        tracker.close();
+        if tokio::time::timeout(DRAIN_GRACE, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("tasks still running after the shutdown grace period");
+        }
         pool.close().await;
         result
     }
-}
-
-/// Serves verification, health and reflection on `listener` until `token` is cancelled.
-async fn serve(
-    config: &Config,
-    listener: TcpListener,
-    handler: GrpcHandler,
-    token: CancellationToken,
-) -> anyhow::Result<()> {
-    let check = service_kit::service_token::RequireToken::new(config.service_token.clone());
-    let verification = tonic::service::interceptor::InterceptedService::new(
-        VerificationServer::new(handler),
-        check,
-    );
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<VerificationServer<GrpcHandler>>()
-        .await;
-    let (reflection_v1, reflection_v1alpha) = service_kit::reflection::services(
-        proto::FILE_DESCRIPTOR_SET,
-        &["browserstream.verification.v1.Verification"],
-    )?;
-    let mut builder = Server::builder();
-    if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
-        let identity = Identity::from_pem(std::fs::read(cert)?, std::fs::read(key)?);
-        builder = builder.tls_config(ServerTlsConfig::new().identity(identity))?;
-    }
-    builder
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(verification)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), token.cancelled_owned())
-        .await
-        .context("gRPC server failed")
 }

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::{EntityKind, EntityRef, OrgId, Reason, Verdict};
 use crate::error::VerificationError;
 use crate::store::{self, entities::IdsByKind, now_ms};
+use service_kit::sync::lock;
 
 /// One watched entity of one organization.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -171,15 +172,14 @@ impl Registry {
         for stream in overflowed {
             if let Some(entry) = inner.streams.get(&stream) {
                 let error = VerificationError::ResourceExhausted("watch stream fell behind".into());
-                *entry.end.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+                *lock(&entry.end) = Some(error);
                 entry.cancel.cancel();
             }
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // The critical sections never panic half-way; a poisoned lock still holds sound data.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner)
     }
 }
 

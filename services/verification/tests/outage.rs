@@ -26,7 +26,7 @@ struct PrivatePg {
 impl PrivatePg {
     fn start() -> Option<Self> {
         let Some(bin) = pg_bin() else {
-            service_kit::skip::skip("initdb/pg_ctl not found");
+            test_kit::skip::skip("initdb/pg_ctl not found");
             return None;
         };
         let dir = tempfile::Builder::new()

@@ -3,14 +3,11 @@
 //! binary. Without the Python environment the test skips (prints why), or fails under
 //! `BROWSER_STREAM_REQUIRE_ALL=1`.
 
-#[path = "../../../proto/standard-client/runner.rs"]
-mod runner;
-
 use std::path::Path;
 
 #[test]
 fn a_client_generated_by_grpcio_tools_calls_every_rpc() {
-    runner::run_script(
+    test_kit::standard_client::run_script(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/standard_client.py"),
         &[
             "--bin".as_ref(),

@@ -42,7 +42,7 @@ async fn the_service_answers_over_tls_when_given_a_certificate() {
     let made = match made {
         Ok(made) => made,
         Err(error) => {
-            service_kit::skip::skip(&format!("openssl not available: {error}"));
+            test_kit::skip::skip(&format!("openssl not available: {error}"));
             return;
         }
     };

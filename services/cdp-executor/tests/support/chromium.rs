@@ -13,7 +13,7 @@ pub fn executable() -> Option<PathBuf> {
 
 /// Applies the skip rule; true when Chromium can be used.
 pub fn available() -> bool {
-    availability::chromium_or_skip()
+    test_kit::skip::unless_missing(availability::chromium_missing())
 }
 
 /// A running headless Chromium; stopped on drop.

@@ -39,7 +39,7 @@ impl TestDb {
         let mut conn = match sqlx::PgConnection::connect(&admin_url).await {
             Ok(conn) => conn,
             Err(error) => {
-                service_kit::skip::skip(&format!("PostgreSQL unreachable at {admin_url}: {error}"));
+                test_kit::skip::skip(&format!("PostgreSQL unreachable at {admin_url}: {error}"));
                 return None;
             }
         };

@@ -20,3 +20,16 @@ pub fn skip(reason: &str) {
     );
     println!("skipped: {reason}");
 }
+
+/// True when nothing is missing; otherwise applies the skip rule to why and returns false.
+/// Pairs with the `*_missing()` checks of the crates that own the parts
+/// (e.g. `browser_node::availability::chromium_missing`).
+pub fn unless_missing(missing: Option<String>) -> bool {
+    match missing {
+        None => true,
+        Some(reason) => {
+            skip(&reason);
+            false
+        }
+    }
+}

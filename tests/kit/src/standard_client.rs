@@ -1,6 +1,6 @@
 //! Runs a Python script that talks to a real service binary through stubs generated from
-//! `proto/` by grpcio-tools (a standard gRPC stack, not our Rust client). Shared by the
-//! services' `standard_client` tests through `#[path]`. The Python environment is the one
+//! `proto/` by grpcio-tools (a standard gRPC stack, not our Rust client). Used by the
+//! services' `standard_client` tests; the scripts share `tests/kit/standard-client/common.py`. The Python environment is the one
 //! scripts/install-deps creates; without it the test skips (prints why), or fails under
 //! `BROWSER_STREAM_REQUIRE_ALL=1`.
 
@@ -63,7 +63,7 @@ fn python_or_skip() -> Option<PathBuf> {
     let reason = format!(
         "no Python gRPC environment at {place} (run scripts/install-deps or set BROWSER_STREAM_PYENV)"
     );
-    service_kit::skip::skip(&reason);
+    crate::skip::skip(&reason);
     None
 }
 
