@@ -105,6 +105,30 @@ impl RfbClient {
         Ok(start.elapsed())
     }
 
+    /// Sends an incremental FramebufferUpdateRequest (the server answers with a small update)
+    /// and waits for the update.
+    pub async fn incremental_update(&mut self) -> anyhow::Result<usize> {
+        let [wh, wl] = WIDTH.to_be_bytes();
+        let [hh, hl] = HEIGHT.to_be_bytes();
+        self.send(&[3, 1, 0, 0, 0, 0, wh, wl, hh, hl]).await?;
+        self.read_update().await
+    }
+
+    /// Keeps the connection answered (a WebSocket ping is ponged as it is read) until `until`
+    /// completes; any RFB bytes that arrive meanwhile are kept for the next read.
+    pub async fn idle_until(
+        &mut self,
+        until: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let mut until = std::pin::pin!(until);
+        loop {
+            tokio::select! {
+                () = &mut until => return Ok(()),
+                filled = self.fill_untimed() => filled?,
+            }
+        }
+    }
+
     /// Asks for `updates` full-screen updates, keeping `window` requests outstanding (noVNC
     /// keeps one); returns (bytes received, elapsed).
     pub async fn fetch_updates(
@@ -203,31 +227,34 @@ impl RfbClient {
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
-        let read = async {
-            match &mut self.transport {
-                Transport::Tcp(stream) => {
-                    let n = stream.read(&mut self.scratch).await?;
-                    ensure!(n > 0, "server closed the connection");
-                    self.buf.extend_from_slice(&self.scratch[..n]);
-                    anyhow::Ok(())
-                }
-                Transport::Ws(ws) => loop {
-                    match ws.next().await {
-                        Some(Ok(Message::Binary(data))) => {
-                            self.buf.extend_from_slice(&data);
-                            return Ok(());
-                        }
-                        Some(Ok(Message::Close(frame))) => bail!("socket closed: {frame:?}"),
-                        Some(Ok(_)) => continue,
-                        Some(Err(error)) => return Err(error.into()),
-                        None => bail!("socket ended"),
-                    }
-                },
-            }
-        };
-        tokio::time::timeout(WAIT, read)
+        tokio::time::timeout(WAIT, self.fill_untimed())
             .await
             .context("read timed out")?
+    }
+
+    /// [`RfbClient::fill`] without the bound, for waits that are bounded elsewhere. Cancel-safe:
+    /// a read that has not completed has consumed nothing.
+    async fn fill_untimed(&mut self) -> anyhow::Result<()> {
+        match &mut self.transport {
+            Transport::Tcp(stream) => {
+                let n = stream.read(&mut self.scratch).await?;
+                ensure!(n > 0, "server closed the connection");
+                self.buf.extend_from_slice(&self.scratch[..n]);
+                anyhow::Ok(())
+            }
+            Transport::Ws(ws) => loop {
+                match ws.next().await {
+                    Some(Ok(Message::Binary(data))) => {
+                        self.buf.extend_from_slice(&data);
+                        return Ok(());
+                    }
+                    Some(Ok(Message::Close(frame))) => bail!("socket closed: {frame:?}"),
+                    Some(Ok(_)) => continue,
+                    Some(Err(error)) => return Err(error.into()),
+                    None => bail!("socket ended"),
+                }
+            },
+        }
     }
 
     /// Closes the connection politely.

@@ -70,7 +70,7 @@ async fn serve_in(dir: &std::path::Path, upstream: String) -> anyhow::Result<()>
 
 /// Lines of stdin, read on a plain thread (the workspace's tokio has no `io-std`); the
 /// channel closes at EOF.
-fn stdin_lines() -> tokio::sync::mpsc::Receiver<String> {
+pub(crate) fn stdin_lines() -> tokio::sync::mpsc::Receiver<String> {
     let (send, receive) = tokio::sync::mpsc::channel(16);
     std::thread::spawn(move || {
         for line in std::io::stdin().lines() {
@@ -83,8 +83,8 @@ fn stdin_lines() -> tokio::sync::mpsc::Receiver<String> {
     receive
 }
 
-/// The production defaults where they matter for a relay (ping cadence, queue bound), with
-/// room for the benchmark's idle sockets.
+/// The production defaults where they matter for a relay (ping cadence, queue bound, socket
+/// cap).
 fn gateway_config(verification_url: String) -> gateway::config::Config {
     let mut config = gateway::config::Config::for_tests(verification_url);
     config.auth_cache_ttl = Duration::from_secs(10);
@@ -95,7 +95,7 @@ fn gateway_config(verification_url: String) -> gateway::config::Config {
     config.control_grace = Duration::from_secs(10);
     config.activity_interval = Duration::from_secs(30);
     config.outbound_queue = 256;
-    config.max_sockets = 10_000;
+    config.max_sockets = 20_000;
     config
 }
 
@@ -144,6 +144,14 @@ impl GatewayHost {
     pub fn vnc_url(&self, client_id: &str) -> String {
         format!(
             "ws://{}/v1/stream/vnc/browser_session/{}?client_id={client_id}&apikey={}",
+            self.addr, self.session, self.key
+        )
+    }
+
+    /// The Message socket URL for `client_id`.
+    pub fn message_url(&self, client_id: &str) -> String {
+        format!(
+            "ws://{}/v1/stream/messages/browser_session/{}?client_id={client_id}&apikey={}",
             self.addr, self.session, self.key
         )
     }

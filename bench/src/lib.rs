@@ -1,17 +1,25 @@
-//! Side-by-side benchmarks of the gateway's VNC relay against websockify and a direct
-//! connection, all in one run (see `bench/README.md`). Not part of the test suite.
+//! Side-by-side benchmarks of the gateway's VNC relay against a socat relay, websockify and a
+//! direct connection, all in one run (see `bench/README.md`). Not part of the test suite.
 //!
 //! # Layout
 //! - [`server`]: the synthetic RFB 3.8 server every path relays to.
 //! - [`client`]: the RFB client over TCP or WebSocket that measures round trips and throughput.
-//! - [`websockify`]: a real websockify process, and process-tree memory from `/proc`.
+//! - [`socat`]: a socat TCP relay, the kernel's floor for a relay hop.
+//! - [`websockify`]: a real websockify process.
+//! - [`spawn`]: starting socat or websockify on a free port.
+//! - [`procfs`]: memory and CPU time of a relay's process tree, from `/proc`.
 //! - [`host`]: the gateway under test (with a verification service) in a child process.
-//! - [`measure`]: the four paths and the rotation that measures them.
+//! - [`measure`]: the five paths and the rotation that measures them.
+//! - [`pairs`]: idle VNC+Message pairs by the thousand on one gateway.
 //! - [`report`]: quantiles, the table and the ratios.
 
 pub mod client;
 pub mod host;
 pub mod measure;
+pub mod pairs;
+pub mod procfs;
 pub mod report;
 pub mod server;
+pub mod socat;
+pub mod spawn;
 pub mod websockify;

@@ -1,6 +1,6 @@
-//! `relay-bench`: measures input→update latency, throughput and memory per socket of four
-//! ways to reach an RFB server, in one run, and prints a Markdown report on stdout
-//! (progress goes to stderr).
+//! `relay-bench`: measures input→update latency, throughput, the relay's CPU per GB and memory
+//! per socket of five ways to reach an RFB server, in one run, and prints a Markdown report on
+//! stdout (progress goes to stderr).
 
 use bench::measure::{self, Fixture, Plan};
 use bench::report;
@@ -22,6 +22,12 @@ struct Cli {
 enum Command {
     /// Run the benchmark (the default).
     Run(RunArgs),
+    /// Internal: host the synthetic RFB server for the parent benchmark.
+    HostServer {
+        /// Bytes of raw pixels per full update.
+        #[arg(long)]
+        update_bytes: usize,
+    },
     /// Internal: host a verification service and a gateway for the parent benchmark.
     HostGateway {
         /// The browser session's `vnc_url`.
@@ -42,13 +48,13 @@ struct RunArgs {
     #[arg(long, env = "RELAY_BENCH_ROUNDS", default_value_t = 10)]
     rounds: usize,
     /// MiB of framebuffer updates fetched per path.
-    #[arg(long, env = "RELAY_BENCH_THROUGHPUT_MIB", default_value_t = 200)]
+    #[arg(long, env = "RELAY_BENCH_THROUGHPUT_MIB", default_value_t = 3000)]
     throughput_mib: usize,
-    /// KiB of raw pixels per full framebuffer update.
-    #[arg(long, env = "RELAY_BENCH_UPDATE_KIB", default_value_t = 64)]
+    /// KiB of raw pixels per full framebuffer update (3600: the whole 1280×720 screen).
+    #[arg(long, env = "RELAY_BENCH_UPDATE_KIB", default_value_t = 3600)]
     update_kib: usize,
-    /// Update requests kept outstanding (noVNC keeps one).
-    #[arg(long, env = "RELAY_BENCH_WINDOW", default_value_t = 1)]
+    /// Update requests kept outstanding (noVNC keeps one; four keep every hop busy).
+    #[arg(long, env = "RELAY_BENCH_WINDOW", default_value_t = 4)]
     window: usize,
     /// Idle sockets opened per path in each memory round. One websockify failed new
     /// connections past ~400-600 concurrent ones here, so keep idle × rounds ≤ 400.
@@ -57,6 +63,20 @@ struct RunArgs {
     /// Memory rounds (idle sockets accumulate across rounds).
     #[arg(long, env = "RELAY_BENCH_MEMORY_ROUNDS", default_value_t = 4)]
     memory_rounds: usize,
+    /// Measured new viewers per path, each timed from connect to its first update.
+    #[arg(long, env = "RELAY_BENCH_CONNECTS", default_value_t = 200)]
+    connects: usize,
+    /// Idle VNC+Message pairs held on one gateway, in ascending sizes (they accumulate).
+    #[arg(
+        long,
+        env = "RELAY_BENCH_PAIRS",
+        value_delimiter = ',',
+        default_value = "1000,5000,10000"
+    )]
+    pairs: Vec<usize>,
+    /// How long each size of idle pairs is held before every pair is checked.
+    #[arg(long, env = "RELAY_BENCH_HOLD", default_value = "60s", value_parser = service_kit::cli::parse_duration)]
+    hold: std::time::Duration,
     /// The websockify program.
     #[arg(
         long,
@@ -64,6 +84,9 @@ struct RunArgs {
         default_value = "/usr/bin/websockify"
     )]
     websockify: String,
+    /// The socat program (the kernel-floor relay).
+    #[arg(long, env = "RELAY_BENCH_SOCAT", default_value = "/usr/bin/socat")]
+    socat: String,
 }
 
 #[tokio::main]
@@ -71,6 +94,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::HostGateway { upstream }) => bench::host::serve(upstream).await,
+        Some(Command::HostServer { update_bytes }) => bench::server::host(update_bytes).await,
         Some(Command::Run(args)) => run(args).await,
         None => run(cli.run).await,
     }
@@ -85,13 +109,25 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         window: args.window.max(1),
         idle: args.idle,
         memory_rounds: args.memory_rounds,
+        connects: args.connects,
         websockify: args.websockify,
+        socat: args.socat,
     };
-    let mut fixture = Fixture::start(args.update_kib * 1024, &plan.websockify).await?;
+    // Idle pairs need three descriptors each in this process and in the gateway child (which
+    // inherits the limit); the hard limit is the ceiling.
+    let open_files = service_kit::limits::raise_open_files()
+        .map(|limit| limit.soft)
+        .unwrap_or(1024);
+    let mut fixture = Fixture::start(args.update_kib * 1024, &plan).await?;
     let header = header(&plan, fixture.server.full_update_len);
     let results = measure::run(&mut fixture, &plan).await;
-    fixture.stop().await;
-    println!("{}", report::render(&header, &plan, &results?));
+    let server = fixture.stop().await;
+    let results = results?;
+    let mut sizes = args.pairs.clone();
+    sizes.sort_unstable();
+    let pairs = bench::pairs::measure(server.addr, &sizes, args.hold, open_files).await?;
+    println!("{}", report::render(&header, &plan, &results));
+    println!("{}", report::render_pairs(&pairs, args.hold));
     Ok(())
 }
 
@@ -121,10 +157,10 @@ fn header(plan: &Plan, update_len: usize) -> Vec<String> {
     vec![
         format!("relay-bench, {} UTC", chrono::Utc::now().format("%Y-%m-%d %H:%M")),
         format!("machine: {cpus} cores ({model}), Linux {}, shared with other work", kernel.trim()),
-        format!("websockify {websockify} ({}); gateway and verification in a child process each for (c) and (d)", plan.websockify),
+        format!("websockify {websockify} ({}); socat -b 65536 ({}); the synthetic server in its own process; for (e) and (f) a gateway with its verification service in a child process each", plan.websockify, plan.socat),
         format!(
-            "latency: {} pointer round trips per path after {} warm-up; throughput: {} MiB per path of {update_len}-byte updates, {} outstanding request(s); memory: {} idle sockets per path × {} rounds",
-            plan.samples, plan.warmup, plan.throughput_mib, plan.window, plan.idle, plan.memory_rounds
+            "latency: {} pointer round trips per path after {} warm-up, {} connects per path; throughput: {} MiB per path of {update_len}-byte updates, {} outstanding request(s); memory: {} idle sockets per path × {} rounds",
+            plan.samples, plan.warmup, plan.connects, plan.throughput_mib, plan.window, plan.idle, plan.memory_rounds
         ),
     ]
 }

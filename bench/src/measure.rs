@@ -1,5 +1,5 @@
-//! The four paths and the three measurements, run in rotation: round r runs the paths in the
-//! order ABCD rotated by r (ABCD, BCDA, CDAB, DABC, …), so that machine noise lands on every
+//! The six paths and the four measurements, run in rotation: round r runs the paths in the
+//! order ABCDEF rotated by r (ABCDEF, BCDEFA, CDEFAB, …), so that machine noise lands on every
 //! path alike.
 
 use std::time::Duration;
@@ -9,8 +9,10 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::client::RfbClient;
 use crate::host::GatewayHost;
+use crate::procfs::{tree_cpu, tree_memory, Cpu, Memory};
 use crate::server::SyntheticServer;
-use crate::websockify::{tree_memory, Memory, Websockify};
+use crate::socat::Socat;
+use crate::websockify::Websockify;
 
 /// One MiB.
 pub const MIB: f64 = 1024.0 * 1024.0;
@@ -24,35 +26,54 @@ const SETTLE: Duration = Duration::from_millis(500);
 pub enum Path {
     /// (a) raw TCP, no WebSocket.
     Direct,
-    /// (b) WebSocket → websockify → TCP.
+    /// (b) the server's own WebSocket, no proxy: the floor for a WebSocket viewer.
+    OwnWebSocket,
+    /// (c) raw TCP → socat → TCP: the kernel's floor for one relay hop.
+    Socat,
+    /// (d) WebSocket → websockify → TCP.
     Websockify,
-    /// (c) WebSocket → gateway (`ws://` upstream) → websockify → TCP.
-    Incumbent,
-    /// (d) WebSocket → gateway (`tcp://` upstream) → TCP.
+    /// (e) WebSocket → gateway (`ws://` upstream) → the server's own WebSocket.
+    GatewayWs,
+    /// (f) WebSocket → gateway (`tcp://` upstream) → TCP.
     Ours,
 }
 
 impl Path {
     /// Every path, in table order.
-    pub const ALL: [Path; 4] = [Path::Direct, Path::Websockify, Path::Incumbent, Path::Ours];
+    pub const ALL: [Path; 6] = [
+        Path::Direct,
+        Path::OwnWebSocket,
+        Path::Socat,
+        Path::Websockify,
+        Path::GatewayWs,
+        Path::Ours,
+    ];
 
     /// The row label.
     pub fn label(self) -> &'static str {
         match self {
             Path::Direct => "(a) direct TCP",
-            Path::Websockify => "(b) websockify",
-            Path::Incumbent => "(c) gateway ws:// → websockify",
-            Path::Ours => "(d) gateway tcp:// (ours)",
+            Path::OwnWebSocket => "(b) upstream's own WebSocket",
+            Path::Socat => "(c) socat TCP relay",
+            Path::Websockify => "(d) websockify",
+            Path::GatewayWs => "(e) gateway ws:// upstream",
+            Path::Ours => "(f) gateway tcp:// upstream",
         }
     }
 
-    fn index(self) -> usize {
+    /// Its place in [`Path::ALL`] (and in the results).
+    pub fn index(self) -> usize {
         Path::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+
+    /// Whether a relay process stands between the client and the server.
+    pub fn relayed(self) -> bool {
+        !matches!(self, Path::Direct | Path::OwnWebSocket)
     }
 }
 
 /// The paths in round `round`'s order.
-fn rotation(round: usize) -> [Path; 4] {
+fn rotation(round: usize) -> [Path; 6] {
     let mut order = Path::ALL;
     order.rotate_left(round % Path::ALL.len());
     order
@@ -75,8 +96,39 @@ pub struct Plan {
     pub idle: usize,
     /// Memory rounds (sockets accumulate: each round adds `idle` more).
     pub memory_rounds: usize,
+    /// Measured connects (through to the first update) per path.
+    pub connects: usize,
     /// The websockify program.
     pub websockify: String,
+    /// The socat program.
+    pub socat: String,
+}
+
+/// What one throughput round cost the relay, per GB (10^9 bytes) relayed.
+#[derive(Debug, Clone, Copy)]
+pub struct RelayCost {
+    /// User CPU seconds per GB.
+    pub user: f64,
+    /// System CPU seconds per GB.
+    pub sys: f64,
+    /// Minor page faults per MiB.
+    pub faults_per_mib: f64,
+}
+
+impl RelayCost {
+    /// Total CPU seconds per GB.
+    pub fn cpu(&self) -> f64 {
+        self.user + self.sys
+    }
+
+    fn of(cpu: Cpu, bytes: usize) -> Self {
+        let gb = bytes.max(1) as f64 / 1e9;
+        Self {
+            user: cpu.user.as_secs_f64() / gb,
+            sys: cpu.sys.as_secs_f64() / gb,
+            faults_per_mib: cpu.minor_faults as f64 / (bytes.max(1) as f64 / MIB),
+        }
+    }
 }
 
 /// Everything measured on one path.
@@ -84,53 +136,68 @@ pub struct Plan {
 pub struct PathResult {
     /// Pointer→update round trips.
     pub latencies: Vec<Duration>,
+    /// Connect (and upgrade, authentication, verification) through the RFB handshake to the
+    /// first update.
+    pub connects: Vec<Duration>,
     /// MiB/s of each throughput round.
     pub throughput: Vec<f64>,
+    /// The relay's cost of each throughput round (empty without a relay).
+    pub cost: Vec<RelayCost>,
     /// Relay memory growth per idle socket of each memory round, KiB (RSS, PSS).
     pub per_socket: Vec<(f64, f64)>,
     /// Relay processes counted after the last memory round.
     pub processes: usize,
 }
 
-/// The running parts: the server, two websockify (one per path that uses one, so each
-/// path's memory is its own), and two gateways.
+/// The running parts: the server (raw TCP and its own WebSocket), a socat relay, websockify,
+/// and two gateways.
 pub struct Fixture {
     /// The synthetic RFB server.
     pub server: SyntheticServer,
-    websockify_b: Websockify,
-    websockify_c: Websockify,
-    gateway_c: GatewayHost,
-    gateway_d: GatewayHost,
+    socat: Socat,
+    websockify: Websockify,
+    gateway_ws: GatewayHost,
+    gateway_tcp: GatewayHost,
     next_client: usize,
 }
 
 impl Fixture {
     /// Starts every part.
-    pub async fn start(update_bytes: usize, websockify: &str) -> anyhow::Result<Self> {
-        let server = SyntheticServer::start(update_bytes).await?;
-        let websockify_b = Websockify::spawn(websockify, server.addr).await?;
-        let websockify_c = Websockify::spawn(websockify, server.addr).await?;
-        let gateway_c = GatewayHost::spawn(&websockify_c.url()).await?;
-        let gateway_d = GatewayHost::spawn(&format!("tcp://{}", server.addr)).await?;
+    pub async fn start(update_bytes: usize, plan: &Plan) -> anyhow::Result<Self> {
+        let server = SyntheticServer::spawn(update_bytes).await?;
+        let socat = Socat::spawn(&plan.socat, server.addr).await?;
+        let websockify = Websockify::spawn(&plan.websockify, server.addr).await?;
+        let gateway_ws = GatewayHost::spawn(&format!("ws://{}", server.ws_addr)).await?;
+        let gateway_tcp = GatewayHost::spawn(&format!("tcp://{}", server.addr)).await?;
         Ok(Self {
             server,
-            websockify_b,
-            websockify_c,
-            gateway_c,
-            gateway_d,
+            socat,
+            websockify,
+            gateway_ws,
+            gateway_tcp,
             next_client: 0,
         })
     }
 
-    /// The viewer URL of a WebSocket path (`None` for the direct path).
+    /// The gateway of a gateway path.
+    fn gateway(&mut self, path: Path) -> Option<&mut GatewayHost> {
+        match path {
+            Path::GatewayWs => Some(&mut self.gateway_ws),
+            Path::Ours => Some(&mut self.gateway_tcp),
+            _ => None,
+        }
+    }
+
+    /// The viewer URL of a WebSocket path and the client id it carries (`None` for the TCP
+    /// paths).
     fn url(&mut self, path: Path) -> Option<(String, String)> {
         self.next_client += 1;
         let client_id = format!("bench{}", self.next_client);
         let url = match path {
-            Path::Direct => return None,
-            Path::Websockify => self.websockify_b.url(),
-            Path::Incumbent => self.gateway_c.vnc_url(&client_id),
-            Path::Ours => self.gateway_d.vnc_url(&client_id),
+            Path::Direct | Path::Socat => return None,
+            Path::OwnWebSocket => format!("ws://{}", self.server.ws_addr),
+            Path::Websockify => self.websockify.url(),
+            Path::GatewayWs | Path::Ours => self.gateway(path)?.vnc_url(&client_id),
         };
         Some((url, client_id))
     }
@@ -138,14 +205,13 @@ impl Fixture {
     /// A connected client past the handshake; `control` gives it control on gateway paths.
     pub async fn connect(&mut self, path: Path, control: bool) -> anyhow::Result<RfbClient> {
         let mut client = match self.url(path) {
+            None if path == Path::Socat => RfbClient::tcp(self.socat.addr).await?,
             None => RfbClient::tcp(self.server.addr).await?,
             Some((url, client_id)) => {
                 let client = RfbClient::ws(&url).await?;
                 if control {
-                    match path {
-                        Path::Incumbent => self.gateway_c.give_control(&client_id).await?,
-                        Path::Ours => self.gateway_d.give_control(&client_id).await?,
-                        _ => {}
+                    if let Some(gateway) = self.gateway(path) {
+                        gateway.give_control(&client_id).await?;
                     }
                 }
                 client
@@ -155,22 +221,45 @@ impl Fixture {
         Ok(client)
     }
 
-    /// The relay's memory on `path` (`None` for the direct path: there is no relay).
-    pub fn relay_memory(&self, path: Path) -> anyhow::Result<Option<Memory>> {
+    /// The roots of the relay's process trees on `path` (none without a relay).
+    fn relay_roots(&self, path: Path) -> anyhow::Result<Vec<u32>> {
         Ok(match path {
-            Path::Direct => None,
-            Path::Websockify => Some(tree_memory(self.websockify_b.pid()?)),
-            Path::Incumbent => {
-                Some(tree_memory(self.gateway_c.pid()?) + tree_memory(self.websockify_c.pid()?))
-            }
-            Path::Ours => Some(tree_memory(self.gateway_d.pid()?)),
+            Path::Direct | Path::OwnWebSocket => Vec::new(),
+            Path::Socat => vec![self.socat.pid()?],
+            Path::Websockify => vec![self.websockify.pid()?],
+            Path::GatewayWs => vec![self.gateway_ws.pid()?],
+            Path::Ours => vec![self.gateway_tcp.pid()?],
         })
     }
 
-    /// Stops the gateways (websockify is killed on drop; its children end with their sockets).
-    pub async fn stop(self) {
-        self.gateway_c.stop().await;
-        self.gateway_d.stop().await;
+    /// The relay's memory on `path` (`None` for the direct path: there is no relay).
+    pub fn relay_memory(&self, path: Path) -> anyhow::Result<Option<Memory>> {
+        let roots = self.relay_roots(path)?;
+        Ok((!roots.is_empty()).then(|| {
+            roots
+                .into_iter()
+                .map(tree_memory)
+                .fold(Memory::default(), |a, b| a + b)
+        }))
+    }
+
+    /// The relay's CPU time so far on `path` (`None` for the direct path).
+    pub fn relay_cpu(&self, path: Path) -> anyhow::Result<Option<Cpu>> {
+        let roots = self.relay_roots(path)?;
+        Ok((!roots.is_empty()).then(|| {
+            roots
+                .into_iter()
+                .map(tree_cpu)
+                .fold(Cpu::default(), |a, b| a + b)
+        }))
+    }
+
+    /// Stops the gateways (socat and websockify are killed on drop; their children end with
+    /// their sockets) and hands back the server, which runs until it is dropped.
+    pub async fn stop(self) -> SyntheticServer {
+        self.gateway_ws.stop().await;
+        self.gateway_tcp.stop().await;
+        self.server
     }
 }
 
@@ -181,6 +270,12 @@ pub async fn run(fixture: &mut Fixture, plan: &Plan) -> anyhow::Result<Vec<PathR
     for path in Path::ALL {
         clients.push(fixture.connect(path, true).await?);
     }
+    // Memory first, on gateways that have relayed nothing yet: heap freed by the throughput
+    // rounds would otherwise be reused by the idle sockets and hide their cost.
+    let idle = measure_memory(fixture, plan, &mut results).await?;
+    for client in idle {
+        client.close().await;
+    }
     eprintln!("warming up ({} round trips per path)…", plan.warmup);
     for client in &mut clients {
         for _ in 0..plan.warmup {
@@ -189,10 +284,9 @@ pub async fn run(fixture: &mut Fixture, plan: &Plan) -> anyhow::Result<Vec<PathR
         client.fetch_updates(16, plan.window).await?;
     }
     measure_latency(&mut clients, plan, &mut results).await?;
-    let update_len = fixture.server.full_update_len;
-    measure_throughput(&mut clients, plan, update_len, &mut results).await?;
-    let idle = measure_memory(fixture, plan, &mut results).await?;
-    for client in clients.into_iter().chain(idle) {
+    measure_connects(fixture, plan, &mut results).await?;
+    measure_throughput(fixture, &mut clients, plan, &mut results).await?;
+    for client in clients {
         client.close().await;
     }
     Ok(results)
@@ -222,13 +316,42 @@ async fn measure_latency(
     Ok(())
 }
 
-/// Full-screen updates on every path's client, in rotation; MiB/s per round.
-async fn measure_throughput(
-    clients: &mut [RfbClient],
+/// New viewers on every path, in rotation: from the TCP connect to the first (small,
+/// incremental) update; each is closed before the next opens.
+async fn measure_connects(
+    fixture: &mut Fixture,
     plan: &Plan,
-    update_len: usize,
     results: &mut [PathResult],
 ) -> anyhow::Result<()> {
+    let rounds = plan.rounds.max(1);
+    eprintln!(
+        "connect to first update: {} per path in {rounds} rounds…",
+        plan.connects
+    );
+    let per_round = plan.connects.div_ceil(rounds);
+    for round in 0..rounds {
+        for path in rotation(round) {
+            for _ in 0..per_round {
+                let start = std::time::Instant::now();
+                let mut client = fixture.connect(path, false).await?;
+                client.incremental_update().await?;
+                results[path.index()].connects.push(start.elapsed());
+                client.close().await;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Full-screen updates on every path's client, in rotation; MiB/s per round, and the relay's
+/// CPU time over the rounds.
+async fn measure_throughput(
+    fixture: &Fixture,
+    clients: &mut [RfbClient],
+    plan: &Plan,
+    results: &mut [PathResult],
+) -> anyhow::Result<()> {
+    let update_len = fixture.server.full_update_len;
     let rounds = plan.rounds.max(1);
     eprintln!(
         "throughput: {} MiB per path in {rounds} rounds…",
@@ -239,10 +362,16 @@ async fn measure_throughput(
     for round in 0..rounds {
         for path in rotation(round) {
             let client = &mut clients[path.index()];
+            let before = fixture.relay_cpu(path)?;
             let (bytes, elapsed) = client.fetch_updates(updates, plan.window).await?;
-            results[path.index()]
+            let after = fixture.relay_cpu(path)?;
+            let result = &mut results[path.index()];
+            result
                 .throughput
                 .push(bytes as f64 / MIB / elapsed.as_secs_f64());
+            if let (Some(before), Some(after)) = (before, after) {
+                result.cost.push(RelayCost::of(after.since(before), bytes));
+            }
         }
     }
     Ok(())

@@ -110,8 +110,9 @@ pub struct Config {
     /// Largest WebSocket message accepted from a frontend, in bytes.
     #[arg(long, env = "GATEWAY_MAX_FRAME", default_value_t = 4 * 1024 * 1024)]
     pub max_frame: usize,
-    /// Most concurrent stream sockets on this replica.
-    #[arg(long, env = "GATEWAY_MAX_SOCKETS", default_value_t = 10_000)]
+    /// Most concurrent stream sockets on this replica (20,000: 10,000 viewers' VNC+Message
+    /// pairs; the open-files limit must allow about 1.5 descriptors per socket).
+    #[arg(long, env = "GATEWAY_MAX_SOCKETS", default_value_t = 20_000)]
     pub max_sockets: usize,
     /// Directory served at `/` (the viewer page) when it exists.
     #[arg(long, env = "GATEWAY_WEB_ROOT", default_value = "web")]

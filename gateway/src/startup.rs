@@ -24,7 +24,7 @@ use crate::executor::Executor;
 use crate::liveness::Liveness;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use crate::verify::Verifier;
 
 /// A bound, ready-to-run gateway.
@@ -38,6 +38,7 @@ impl Application {
     /// Binds the listeners and builds the shared state (the verification client connects
     /// lazily, so a gateway starts while verification is still coming up).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        check_open_files(config.max_sockets);
         let http = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
@@ -79,7 +80,7 @@ impl Application {
                 shutdown.clone(),
             )),
         };
-        let state = AppState {
+        let state = AppState::new(Shared {
             liveness: Liveness::start(verifier.client(), &tracker, shutdown.clone()),
             activity: ActivityReporter::default(),
             policy: Arc::new(Policy::default()),
@@ -91,7 +92,7 @@ impl Application {
             metrics,
             executor,
             shutdown,
-        };
+        });
         Ok(Self { http, grpc, state })
     }
 
@@ -168,5 +169,27 @@ impl Application {
         http_result.context("http server")?;
         grpc_result.context("grpc server")?;
         Ok(())
+    }
+}
+
+/// Descriptors a replica needs per admitted socket on average: a VNC socket holds two (the
+/// frontend and its upstream dial), a Message socket one, and viewers open them in pairs.
+const DESCRIPTORS_PER_SOCKET: f64 = 1.5;
+/// Descriptors kept for listeners, gRPC clients, the bus and the runtime itself.
+const DESCRIPTOR_MARGIN: u64 = 256;
+
+/// Raises the open-files soft limit to the hard one and warns when even that cannot hold
+/// `max_sockets` (the replica would then refuse accepts with EMFILE before `rate-limited`).
+fn check_open_files(max_sockets: usize) {
+    let needed = (max_sockets as f64 * DESCRIPTORS_PER_SOCKET) as u64 + DESCRIPTOR_MARGIN;
+    match service_kit::limits::raise_open_files() {
+        Ok(limit) if limit.soft < needed => tracing::warn!(
+            open_files = limit.soft,
+            needed,
+            max_sockets,
+            "the open-files limit cannot hold --max-sockets; raise the hard limit (LimitNOFILE, ulimit -Hn) or lower --max-sockets"
+        ),
+        Ok(limit) => tracing::debug!(open_files = limit.soft, "open-files limit"),
+        Err(error) => tracing::warn!(%error, "could not raise the open-files limit"),
     }
 }

@@ -21,10 +21,12 @@ use crate::entity::EntityKind;
 use crate::state::AppState;
 use crate::stream::{close_with, StreamRequest};
 
-/// The WebSocket read buffer of a stream socket. What a viewer sends is small (input events,
-/// JSON requests); a larger message grows the buffer while it is read. The library's default
-/// (128 KiB, allocated up front) would be most of an idle socket's memory.
-const READ_BUFFER: usize = 8 * 1024;
+/// The WebSocket read buffer of a stream socket, which is also the most one read takes. What
+/// a viewer sends is small (input events, JSON requests); a larger message reserves its own
+/// length while it is read, only paying one read per 2 KiB. The library zero-fills the whole
+/// buffer at the first read, so its size is resident on every socket: the default (128 KiB)
+/// would be most of an idle socket's memory, 8 KiB was a quarter of an idle pair's.
+const READ_BUFFER: usize = 2 * 1024;
 
 /// One stream channel (VNC, Message…): what differs between their upgrades.
 pub trait StreamChannel: Send + Sync + 'static {
@@ -85,7 +87,9 @@ fn upgrade<C: StreamChannel>(
                     if state.shutdown.is_cancelled() {
                         return close_with(socket, CloseReason::Draining).await;
                     }
-                    C::serve(state, socket, request).await;
+                    // Boxed: the task then holds only the socket's own future, not a second
+                    // reservation of its size in axum's upgrade wrapper (see `crate::stream`).
+                    Box::pin(C::serve(state, socket, request)).await;
                 }
                 .in_current_span(),
             )

@@ -64,62 +64,62 @@ impl StreamChannel for VncChannel {
     }
 
     async fn serve(state: AppState, socket: WebSocket, request: StreamRequest) {
-        crate::stream::serve(
-            state,
-            socket,
-            request,
-            ChannelKind::Vnc,
-            |state, socket, request, auth| async move {
-                stream(&state, socket, &request, auth).await
-            },
-        )
-        .await;
+        crate::stream::serve(state, socket, request, ChannelKind::Vnc, stream).await;
     }
 }
 
+/// Streams an authorized socket. Takes its arguments by value so that `crate::stream::serve`
+/// calls it directly, without a wrapping closure's future holding them a second time.
 async fn stream(
-    state: &AppState,
+    state: AppState,
     socket: WebSocket,
-    request: &StreamRequest,
+    request: StreamRequest,
     auth: Authorized,
 ) -> CloseReason {
+    let (state, request) = (&state, &request);
     let span = tracing::Span::current();
     let Some(upstream) = resolve_upstream(&auth.session.vnc_url, &auth.session.browser_address)
     else {
-        return fail(socket, CloseReason::BrowserNotReady).await;
+        return Box::pin(fail(socket, CloseReason::BrowserNotReady)).await;
     };
-    let Ok(registration) = state
-        .bus
-        .register(auth.key.clone(), ChannelKind::Vnc, auth.session_key())
-        .await
+    // The one-off phases (registration, dial, the pair announcement, a failure's close) are
+    // boxed so that this long-lived future is only as large as the relay (`crate::stream`).
+    let Ok(registration) = Box::pin(state.bus.register(
+        auth.key.clone(),
+        ChannelKind::Vnc,
+        auth.session_key(),
+    ))
+    .await
     else {
-        return fail(socket, CloseReason::BusUnavailable).await;
+        return Box::pin(fail(socket, CloseReason::BusUnavailable)).await;
     };
     let liveness = state.liveness.watch(auth.key.entity.clone());
     let close = CloseSlot::new(CancellationToken::new());
-    let io = match dial::dial(
+    let io = match Box::pin(dial::dial(
         &upstream,
         &state.config.upstream_allow,
         state.config.connect_timeout,
         state.config.upstream_ca.as_ref(),
         &state.tracker,
         close.token().clone(),
-    )
+    ))
     .await
     {
         Ok(io) => io,
         Err(error) => {
             tracing::warn!(error.message = %error, "upstream not dialled");
-            return fail(socket, CloseReason::UpstreamUnreachable).await;
+            return Box::pin(fail(socket, CloseReason::UpstreamUnreachable)).await;
         }
     };
     let platform = Platform::from_user_agent(request.user_agent.as_deref().unwrap_or_default());
     // Announce this socket to its Message socket, which answers with the platform its
     // `client-info` declared (when that came first).
-    let _ = state
-        .bus
-        .send_to_pair(&auth.key, ChannelKind::Message, PairEvent::VncConnected)
-        .await;
+    let _ = Box::pin(state.bus.send_to_pair(
+        &auth.key,
+        ChannelKind::Message,
+        PairEvent::VncConnected,
+    ))
+    .await;
     let filter = RfbFilter::new(
         state.policy.clone(),
         Limits::default(),

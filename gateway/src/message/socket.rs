@@ -26,15 +26,23 @@ use crate::stream::Authorized;
 
 /// Streams an authorized socket to its end; returns the close reason sent.
 pub async fn run(state: AppState, socket: WebSocket, auth: Authorized) -> CloseReason {
-    let registration = match state
-        .bus
-        .register(auth.key.clone(), ChannelKind::Message, auth.session_key())
-        .await
+    // One-off phases and handlers are boxed so that this long-lived future stays as small as
+    // its idle read loop (`crate::stream`).
+    let registration = match Box::pin(state.bus.register(
+        auth.key.clone(),
+        ChannelKind::Message,
+        auth.session_key(),
+    ))
+    .await
     {
         Ok(registration) => registration,
         Err(error) => {
             tracing::warn!(error.message = %error, "message socket not registered");
-            crate::stream::close_with(socket, CloseReason::BusUnavailable).await;
+            Box::pin(crate::stream::close_with(
+                socket,
+                CloseReason::BusUnavailable,
+            ))
+            .await;
             return CloseReason::BusUnavailable;
         }
     };
@@ -123,14 +131,14 @@ async fn read_loop(
                 ctx.outbox.send(message).await;
             }
             event = inbox.recv(), if inbox_open => match event {
-                Some(event) => handle::pair_event(ctx, event).await,
+                Some(event) => Box::pin(handle::pair_event(ctx, event)).await,
                 None => inbox_open = false,
             },
             frame = stream.next() => {
                 *lock(last_heard) = Instant::now();
                 match frame {
                     Some(Ok(Message::Text(text))) => match kinds::parse(&text) {
-                        Ok(message) => handle::inbound(ctx, message).await,
+                        Ok(message) => Box::pin(handle::inbound(ctx, message)).await,
                         Err(rejected) => {
                             ctx.outbox.send(rejected.reply()).await;
                         }

@@ -1,18 +1,21 @@
-//! The VNC relay: one frontend WebSocket and one upstream byte stream, three pumps under one
-//! cancellation token. frontend→upstream runs every client byte through the [`InputFilter`];
-//! upstream→frontend feeds the handshake to the filter, then passes bytes untouched into a
-//! bounded queue; one writer owns the WebSocket sink (data, pings, the close frame). Whatever
-//! ends first records its [`CloseReason`] in the socket's [`CloseSlot`] and stops the others.
+//! The VNC relay: one frontend WebSocket and one upstream byte stream, three pumps in one task
+//! (no thread is woken to hand a chunk over) under one cancellation token. frontend→upstream
+//! runs every client byte through the [`InputFilter`]; upstream→frontend reads into reused
+//! buffers ([`buffers`]), feeds the handshake to the filter, then passes bytes untouched into
+//! a bounded queue; one writer owns the WebSocket sink (data, pings, the close frame).
+//! Whatever ends first records its [`CloseReason`] in the socket's [`CloseSlot`] and stops the
+//! others.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::{Sink, Stream, StreamExt};
 use service_kit::sync::lock;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
+use self::buffers::ReadBuffers;
 use super::filter::{Effect, FilterOutput, InputFilter};
 use crate::close::{CloseReason, CloseSlot};
 use crate::control::{ControlState, PairEvent};
@@ -49,8 +52,6 @@ pub struct RelayConfig {
     pub outbound_queue: usize,
 }
 
-/// Largest chunk read from the upstream at once.
-const READ_CHUNK: usize = 64 * 1024;
 /// How long the close frame (and the upstream's shutdown) may take to go out; the frontend
 /// pump meanwhile waits for the client's Close within the same bound ([`crate::linger`]).
 const CLOSE_SEND_TIMEOUT: Duration = crate::linger::CLOSE_HANDSHAKE_TIMEOUT;
@@ -126,10 +127,12 @@ where
         server_out,
     };
     let (out_tx, out_rx) = mpsc::channel(config.outbound_queue.max(1));
+    let buffers = ReadBuffers::default();
+    let trim = buffers.trim();
     tokio::join!(
         frontend_to_upstream(stream, upstream_write, pumps, &shared, &ctx),
-        upstream_to_frontend(upstream_read, out_tx, &shared, &ctx),
-        writer::run(sink, out_rx, &shared, &config, &ctx),
+        upstream_to_frontend(upstream_read, buffers, out_tx, &shared, &ctx),
+        writer::run(sink, out_rx, trim, &shared, &config, &ctx),
     );
     ctx.close.reason().unwrap_or(CloseReason::InternalError)
 }
@@ -336,17 +339,17 @@ async fn forward<F, W: AsyncWrite + Unpin>(
 
 async fn upstream_to_frontend<F: InputFilter, R: AsyncRead + Unpin>(
     mut upstream: R,
+    mut buffers: ReadBuffers,
     queue: mpsc::Sender<Outbound>,
     shared: &Shared<F>,
     ctx: &RelayContext,
 ) {
     let token = ctx.close.token().clone();
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
     loop {
-        buf.reserve(READ_CHUNK);
+        let buffer = buffers.for_read();
         let read = tokio::select! {
             () = token.cancelled() => return,
-            read = upstream.read_buf(&mut buf) => read,
+            read = upstream.read_buf(buffer) => read,
         };
         match read {
             Ok(0) => return ctx.close.close(CloseReason::UpstreamClosed),
@@ -356,7 +359,7 @@ async fn upstream_to_frontend<F: InputFilter, R: AsyncRead + Unpin>(
                 return ctx.close.close(CloseReason::UpstreamClosed);
             }
         }
-        let chunk = buf.split().freeze();
+        let chunk = buffers.take_chunk();
         if let Some(since) = lock(&shared.pending_input).take() {
             ctx.metrics.input_to_screen(since.elapsed().as_secs_f64());
         }
@@ -395,6 +398,7 @@ fn on_server_chunk<F: InputFilter>(chunk: &[u8], shared: &Shared<F>) -> Option<C
         .err()
 }
 
+mod buffers;
 mod writer;
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! - [`shutdown`]: one future that resolves on SIGINT or SIGTERM.
 //! - [`telemetry`]: tracing to stderr (stdout is reserved for the ready line).
 //! - [`ready`]: the `listening on <addr>` line of the operator interface.
+//! - [`limits`]: the open-files limit, raised to the hard limit at start.
 //! - [`grpc`]: the gRPC server every service runs (token check, health, reflection, TLS).
 //! - [`reflection`]: gRPC server reflection (v1 and v1alpha) limited to the served services.
 //! - [`sync`]: the one lock rule (a poisoned mutex is recovered, never a panic).
@@ -14,6 +15,7 @@
 
 pub mod cli;
 pub mod grpc;
+pub mod limits;
 pub mod ready;
 pub mod reflection;
 pub mod service_token;

@@ -1,5 +1,6 @@
 //! The relay's one writer: owns the frontend sink; sends queued upstream data, pings, checks
-//! the pong and handshake deadlines, and sends the close frame with the recorded reason.
+//! the pong and handshake deadlines (and on each ping tick lets an idle relay's spare read
+//! buffers go), and sends the close frame with the recorded reason.
 
 use bytes::Bytes;
 use futures::{Sink, SinkExt};
@@ -7,6 +8,7 @@ use tokio::sync::mpsc;
 
 use service_kit::sync::lock;
 
+use super::buffers::SpareTrim;
 use super::{Outbound, RelayConfig, RelayContext, Shared, WsFrame, CLOSE_SEND_TIMEOUT};
 use crate::close::CloseReason;
 use crate::vnc::filter::InputFilter;
@@ -14,6 +16,7 @@ use crate::vnc::filter::InputFilter;
 pub(super) async fn run<F: InputFilter, Si>(
     mut sink: Si,
     mut queue: mpsc::Receiver<Outbound>,
+    trim: SpareTrim,
     shared: &Shared<F>,
     config: &RelayConfig,
     ctx: &RelayContext,
@@ -37,6 +40,7 @@ pub(super) async fn run<F: InputFilter, Si>(
                 }
             }
             _ = ping.tick() => {
+                trim.trim_if_idle();
                 if lock(&shared.last_heard).elapsed() > config.pong_timeout {
                     ctx.close.close(CloseReason::Timeout);
                     break;

@@ -1,0 +1,254 @@
+//! The upstream pump's read buffers, recycled. Each read's bytes leave as a [`Bytes`] chunk
+//! that lives in the queue until the writer has handed it to the WebSocket. Freed and
+//! allocated again per chunk, that memory went back to the kernel between uses (the
+//! allocator trims it) and came back as fresh pages the kernel must fault in and zero: most
+//! of the relay's system time. Instead a chunk owns its buffer and, when the last reference
+//! drops, gives it back to its relay's spare list, which the next read takes from: in steady
+//! state nothing is allocated per chunk.
+//!
+//! An idle socket holds one small buffer; buffers grow to [`CHUNK`] the first time a read
+//! fills one (a framebuffer update is streaming). The spare list keeps at most [`RETAIN`]
+//! buffers, so a burst that queued more gives the rest back to the allocator, and it is
+//! emptied when a whole ping interval passed without a read taking from it
+//! ([`SpareTrim`]): a viewer that streamed once and went idle does not keep 4 MiB.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use bytes::Bytes;
+use service_kit::sync::lock;
+
+/// The first buffer's size: the RFB handshake and small updates fit.
+pub(super) const FIRST_CHUNK: usize = 4 * 1024;
+/// The largest chunk read at once, once updates fill the first buffer.
+pub(super) const CHUNK: usize = 64 * 1024;
+/// Spare buffers kept per relay (4 MiB): more than a full 1280×720 frame, so a streaming
+/// viewer recycles every chunk.
+pub(super) const RETAIN: usize = 64;
+
+/// Buffers whose chunks were dropped, ready for the next read.
+#[derive(Debug, Default)]
+struct Spare {
+    buffers: Mutex<Vec<Vec<u8>>>,
+    /// Whether a read took a spare buffer since the last [`SpareTrim::trim_if_idle`].
+    used: AtomicBool,
+}
+
+impl Spare {
+    fn take(&self) -> Option<Vec<u8>> {
+        self.used.store(true, Ordering::Relaxed);
+        lock(&self.buffers).pop()
+    }
+
+    fn give_back(&self, mut buffer: Vec<u8>) {
+        if buffer.capacity() != CHUNK {
+            return;
+        }
+        let mut spare = lock(&self.buffers);
+        if spare.len() < RETAIN {
+            buffer.clear();
+            spare.push(buffer);
+        }
+    }
+}
+
+/// Empties a relay's spare list when no read used it for a while (the writer calls it on
+/// each ping tick).
+#[derive(Debug, Clone)]
+pub(super) struct SpareTrim(Arc<Spare>);
+
+impl SpareTrim {
+    /// Empties the spare list unless a read took from it since the last call.
+    pub(super) fn trim_if_idle(&self) {
+        if !self.0.used.swap(false, Ordering::Relaxed) {
+            let buffers = std::mem::take(&mut *lock(&self.0.buffers));
+            drop(buffers);
+        }
+    }
+}
+
+/// The owner of one chunk's memory: gives the buffer back when the chunk is dropped (unless
+/// the relay, and with it the spare list, has ended).
+struct Recycled {
+    buffer: Vec<u8>,
+    home: Weak<Spare>,
+}
+
+impl AsRef<[u8]> for Recycled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buffer
+    }
+}
+
+impl Drop for Recycled {
+    fn drop(&mut self) {
+        if let Some(home) = self.home.upgrade() {
+            home.give_back(std::mem::take(&mut self.buffer));
+        }
+    }
+}
+
+/// The recycled read buffers of one upstream pump.
+#[derive(Debug)]
+pub(super) struct ReadBuffers {
+    /// The buffer the next read goes into (empty, with capacity, once [`Self::for_read`] ran).
+    current: Vec<u8>,
+    /// The room each read is offered: [`FIRST_CHUNK`], then [`CHUNK`].
+    chunk: usize,
+    spare: Arc<Spare>,
+}
+
+impl Default for ReadBuffers {
+    fn default() -> Self {
+        Self {
+            current: Vec::new(),
+            chunk: FIRST_CHUNK,
+            spare: Arc::default(),
+        }
+    }
+}
+
+impl ReadBuffers {
+    /// An empty buffer with room for one read: a spare one when there is one, else new.
+    pub(super) fn for_read(&mut self) -> &mut Vec<u8> {
+        if self.current.capacity() == 0 {
+            self.current = self
+                .spare
+                .take()
+                .filter(|_| self.chunk == CHUNK)
+                .unwrap_or_else(|| Vec::with_capacity(self.chunk));
+        }
+        &mut self.current
+    }
+
+    /// Turns what the last read put into the buffer into a chunk, whose buffer comes back
+    /// when it is dropped. A read of a whole chunk grows the buffers to [`CHUNK`].
+    pub(super) fn take_chunk(&mut self) -> Bytes {
+        let buffer = std::mem::take(&mut self.current);
+        if buffer.len() >= self.chunk {
+            self.chunk = CHUNK;
+        }
+        Bytes::from_owner(Recycled {
+            buffer,
+            home: Arc::downgrade(&self.spare),
+        })
+    }
+
+    /// The handle that empties this pump's spare list when it is idle.
+    pub(super) fn trim(&self) -> SpareTrim {
+        SpareTrim(self.spare.clone())
+    }
+
+    /// How many spare buffers wait for a read.
+    #[cfg(test)]
+    fn spare_count(&self) -> usize {
+        lock(&self.spare.buffers).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fills the buffer offered for a read up to `n` bytes, as a read would.
+    fn read(buffers: &mut ReadBuffers, n: usize) -> Bytes {
+        let buffer = buffers.for_read();
+        let n = n.min(buffer.capacity());
+        buffer.extend(std::iter::repeat_n(7u8, n));
+        buffers.take_chunk()
+    }
+
+    fn address(chunk: &Bytes) -> usize {
+        chunk.as_ptr() as usize
+    }
+
+    #[test]
+    fn an_idle_socket_holds_one_small_buffer() {
+        let mut buffers = ReadBuffers::default();
+        assert_eq!(buffers.for_read().capacity(), FIRST_CHUNK);
+        let chunk = read(&mut buffers, 12);
+        assert_eq!(&chunk[..], &[7u8; 12][..]);
+        assert_eq!(buffers.for_read().capacity(), FIRST_CHUNK);
+    }
+
+    #[test]
+    fn a_read_that_fills_the_first_buffer_grows_the_chunk_size() {
+        let mut buffers = ReadBuffers::default();
+        let first = read(&mut buffers, usize::MAX);
+        assert_eq!(first.len(), FIRST_CHUNK);
+        let second = read(&mut buffers, usize::MAX);
+        assert_eq!(second.len(), CHUNK);
+        drop(first);
+        assert_eq!(buffers.spare_count(), 0, "a small buffer is not kept");
+    }
+
+    #[test]
+    fn a_dropped_chunk_gives_its_buffer_to_the_next_read() {
+        let mut buffers = ReadBuffers::default();
+        drop(read(&mut buffers, usize::MAX));
+        let first = read(&mut buffers, usize::MAX);
+        let at = address(&first);
+        drop(first);
+        for _ in 0..100 {
+            let chunk = read(&mut buffers, usize::MAX);
+            assert_eq!(address(&chunk), at, "the same memory is read into again");
+        }
+    }
+
+    #[test]
+    fn chunks_queued_and_dropped_in_turn_recycle_a_fixed_set_of_buffers() {
+        let mut buffers = ReadBuffers::default();
+        drop(read(&mut buffers, usize::MAX));
+        // A queue of 40 chunks, the oldest dropped after each read (the writer's pace).
+        let mut queued = std::collections::VecDeque::new();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            let chunk = read(&mut buffers, 100);
+            seen.insert(address(&chunk));
+            queued.push_back(chunk);
+            if queued.len() == 40 {
+                queued.pop_front();
+            }
+        }
+        assert!(seen.len() <= 41, "{} buffers for 1000 reads", seen.len());
+    }
+
+    #[test]
+    fn a_burst_beyond_the_retained_count_goes_back_to_the_allocator() {
+        let mut buffers = ReadBuffers::default();
+        drop(read(&mut buffers, usize::MAX));
+        let burst: Vec<Bytes> = (0..RETAIN + 10)
+            .map(|_| read(&mut buffers, usize::MAX))
+            .collect();
+        drop(burst);
+        assert_eq!(buffers.spare_count(), RETAIN);
+    }
+
+    #[test]
+    fn an_idle_interval_empties_the_spare_list_and_a_busy_one_keeps_it() {
+        let mut buffers = ReadBuffers::default();
+        let trim = buffers.trim();
+        drop(read(&mut buffers, usize::MAX));
+        let burst: Vec<Bytes> = (0..8).map(|_| read(&mut buffers, usize::MAX)).collect();
+        drop(burst);
+        assert_eq!(buffers.spare_count(), 8);
+        // Reads took spare buffers during this interval: kept.
+        drop(read(&mut buffers, usize::MAX));
+        trim.trim_if_idle();
+        assert_eq!(buffers.spare_count(), 8);
+        // Nothing read since: emptied.
+        trim.trim_if_idle();
+        assert_eq!(buffers.spare_count(), 0);
+        // And reads afterwards allocate again, as at the start.
+        assert_eq!(read(&mut buffers, usize::MAX).len(), CHUNK);
+    }
+
+    #[test]
+    fn a_chunk_that_outlives_its_relay_is_freed_cleanly() {
+        let mut buffers = ReadBuffers::default();
+        let chunk = read(&mut buffers, 100);
+        drop(buffers);
+        assert_eq!(&chunk[..], &[7u8; 100][..]);
+        drop(chunk);
+    }
+}
