@@ -107,6 +107,11 @@ pub struct Config {
     /// with `slow-consumer`.
     #[arg(long, env = "GATEWAY_OUTBOUND_QUEUE", default_value_t = 256)]
     pub outbound_queue: usize,
+    /// Bound of a Message socket's outbound queue in bytes of JSON text (the VNC queue is
+    /// bounded in bytes by its count: each chunk is at most 64 KiB). A message larger than
+    /// this still goes, alone.
+    #[arg(long, env = "GATEWAY_OUTBOUND_QUEUE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub outbound_queue_bytes: usize,
     /// Largest WebSocket message accepted from a frontend, in bytes.
     #[arg(long, env = "GATEWAY_MAX_FRAME", default_value_t = 4 * 1024 * 1024)]
     pub max_frame: usize,
@@ -114,6 +119,10 @@ pub struct Config {
     /// pairs; the open-files limit must allow about 1.5 descriptors per socket).
     #[arg(long, env = "GATEWAY_MAX_SOCKETS", default_value_t = 20_000)]
     pub max_sockets: usize,
+    /// Most stream sockets being authenticated at once (a socket holds a stream permit of
+    /// `--max-sockets` only once authorized, so unauthenticated upgrades never starve tenants).
+    #[arg(long, env = "GATEWAY_MAX_AUTHENTICATING", default_value_t = 512)]
+    pub max_authenticating: usize,
     /// Directory served at `/` (the viewer page) when it exists.
     #[arg(long, env = "GATEWAY_WEB_ROOT", default_value = "web")]
     pub web_root: PathBuf,
@@ -153,8 +162,10 @@ impl Config {
             upstream_ca: None,
             activity_interval: ms(200),
             outbound_queue: 64,
+            outbound_queue_bytes: 16 * 1024 * 1024,
             max_frame: 4 * 1024 * 1024,
             max_sockets: 1_000,
+            max_authenticating: 512,
             web_root: PathBuf::from("web"),
             service_token: None,
         }

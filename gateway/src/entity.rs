@@ -145,13 +145,45 @@ pub struct SessionKey {
     pub browser_session_id: String,
 }
 
-/// (organization, entity kind, entity id, client_id): what pairs a client's sockets.
+/// What a socket's credential lets it do (PROTOCOL §4 "Scopes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// An API key, a JWT or a `control` ticket: may take control and drive.
+    Control,
+    /// A `view` ticket: may only watch.
+    View,
+}
+
+impl Scope {
+    /// The wire name (`control`, `view`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Control => "control",
+            Self::View => "view",
+        }
+    }
+}
+
+/// (organization, entity kind, entity id, client_id, scope): what pairs a client's sockets.
+///
+/// The scope is part of the key so a socket can only pair with, and supersede, a socket of
+/// the same scope: a `view` socket that knows a controlling client's id lands beside it, never
+/// in its place, and never receives what its pair sends (`copied-text`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StreamKey {
     /// The entity streamed.
     pub entity: EntityKey,
     /// The viewer's client id.
     pub client_id: ClientId,
+    /// The credential's scope.
+    pub scope: Scope,
+}
+
+impl StreamKey {
+    /// Whether the socket's credential only lets it watch.
+    pub fn view_only(&self) -> bool {
+        self.scope == Scope::View
+    }
 }
 
 /// The kind of a stream socket.

@@ -36,6 +36,10 @@ pub enum CallError {
     Timeout,
 }
 
+/// Largest executor response decoded: the largest screenshot the contract allows
+/// ([`crate::caps::MAX_SCREENSHOT`]) and its envelope (tonic's default, 4 MiB, is smaller).
+const MAX_RESPONSE: usize = crate::caps::MAX_SCREENSHOT + 64 * 1024;
+
 /// The cdp-executor of this replica, when one is configured.
 #[derive(Clone)]
 pub struct Executor {
@@ -59,10 +63,10 @@ impl Executor {
                     .context("executor URL")?
                     .connect_timeout(connect_timeout)
                     .connect_lazy();
-                Some(CdpExecutorClient::with_interceptor(
-                    channel,
-                    AttachToken::new(token)?,
-                ))
+                Some(
+                    CdpExecutorClient::with_interceptor(channel, AttachToken::new(token)?)
+                        .max_decoding_message_size(MAX_RESPONSE),
+                )
             }
             None => None,
         };

@@ -14,13 +14,15 @@
 //! - [`control`]: control state and pairing ([`control::ControlBus`]), and its gRPC service.
 //! - [`liveness`]: the one Watch stream; [`activity`]: RecordActivity batching.
 //! - [`verify`]: the verification client; [`executor`]: the cdp-executor client.
-//! - [`metrics`]: Prometheus metrics; [`audit`]: audit events; [`entity`]: ids.
+//! - [`metrics`]: Prometheus metrics; [`audit`]: audit events; [`entity`]: ids; [`caps`]: the
+//!   contract's size caps.
 
 pub mod policy;
 pub mod rfb;
 
 pub mod activity;
 pub mod audit;
+pub mod caps;
 pub mod close;
 pub mod config;
 pub mod control;

@@ -26,13 +26,21 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Watches entities for the whole replica.
 #[derive(Clone)]
 pub struct Liveness {
-    entries: Arc<Mutex<HashMap<EntityKey, Entry>>>,
+    entries: Arc<Mutex<Entries>>,
     commands: mpsc::Sender<pb::WatchRequest>,
     /// Cancelled to force the stream task to re-open (after a lost command).
     resync: Arc<Mutex<CancellationToken>>,
 }
 
+#[derive(Default)]
+struct Entries {
+    by_entity: HashMap<EntityKey, Entry>,
+    /// Numbers each entry, so a guard of an ended entry never releases its successor's.
+    next_generation: u64,
+}
+
 struct Entry {
+    generation: u64,
     sockets: usize,
     ended: CancellationToken,
 }
@@ -41,13 +49,16 @@ struct Entry {
 pub struct LivenessGuard {
     liveness: Liveness,
     entity: EntityKey,
+    /// The entry it counts in: after the entity ended and a new socket watched it again, the
+    /// entry is a new one, which this guard must leave alone.
+    generation: u64,
     /// Fires when the entity stops being live.
     pub ended: CancellationToken,
 }
 
 impl Drop for LivenessGuard {
     fn drop(&mut self) {
-        self.liveness.release(&self.entity);
+        self.liveness.release(&self.entity, self.generation);
     }
 }
 
@@ -65,42 +76,51 @@ impl Liveness {
         liveness
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<EntityKey, Entry>> {
+    fn lock(&self) -> MutexGuard<'_, Entries> {
         lock(&self.entries)
     }
 
     /// Registers a socket's interest in `entity`.
     pub fn watch(&self, entity: EntityKey) -> LivenessGuard {
         let mut entries = self.lock();
-        let entry = entries.entry(entity.clone()).or_insert_with(|| Entry {
-            sockets: 0,
-            ended: CancellationToken::new(),
+        let entries = &mut *entries;
+        let entry = entries.by_entity.entry(entity.clone()).or_insert_with(|| {
+            entries.next_generation += 1;
+            Entry {
+                generation: entries.next_generation,
+                sockets: 0,
+                ended: CancellationToken::new(),
+            }
         });
         entry.sockets += 1;
-        let first = entry.sockets == 1;
-        let ended = entry.ended.clone();
-        drop(entries);
-        if first {
+        let (generation, ended) = (entry.generation, entry.ended.clone());
+        if entry.sockets == 1 {
+            // Queued under the lock, so an Add and a Remove of one entity reach verification
+            // in the order the map saw them.
             self.command(pb::watch_request::Change::Add(entity.to_watched()));
         }
         LivenessGuard {
             liveness: self.clone(),
             entity,
+            generation,
             ended,
         }
     }
 
-    fn release(&self, entity: &EntityKey) {
+    fn release(&self, entity: &EntityKey, generation: u64) {
         let mut entries = self.lock();
-        let Some(entry) = entries.get_mut(entity) else {
+        let Some(entry) = entries.by_entity.get_mut(entity) else {
             return;
         };
+        if entry.generation != generation {
+            // This guard's entry ended (and was removed); a later socket's entry is not ours.
+            return;
+        }
         entry.sockets -= 1;
         if entry.sockets > 0 {
             return;
         }
-        entries.remove(entity);
-        drop(entries);
+        entries.by_entity.remove(entity);
         self.command(pb::watch_request::Change::Remove(entity.to_watched()));
     }
 
@@ -121,7 +141,7 @@ impl Liveness {
         let Some(entity) = event.entity.as_ref().and_then(EntityKey::from_watched) else {
             return;
         };
-        if let Some(entry) = self.lock().remove(&entity) {
+        if let Some(entry) = self.lock().by_entity.remove(&entity) {
             tracing::info!(entity.kind = entity.kind.as_str(), entity.id = %entity.id, reason = %event.reason, "entity ended; closing its sockets");
             entry.ended.cancel();
         }
@@ -167,7 +187,12 @@ impl Liveness {
     ) -> Result<(), tonic::Status> {
         // Commands queued before this stream are covered by the snapshot below.
         while commands.try_recv().is_ok() {}
-        let snapshot: Vec<_> = self.lock().keys().map(EntityKey::to_watched).collect();
+        let snapshot: Vec<_> = self
+            .lock()
+            .by_entity
+            .keys()
+            .map(EntityKey::to_watched)
+            .collect();
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE + snapshot.len());
         for entity in snapshot {
             let _ = tx.try_send(pb::WatchRequest {

@@ -45,6 +45,7 @@ impl Application {
         let grpc = TcpListener::bind(config.grpc_listen)
             .await
             .with_context(|| format!("binding {}", config.grpc_listen))?;
+        service_kit::grpc::require_token_off_loopback(&grpc, config.service_token.as_ref())?;
         let metrics = Arc::new(Metrics::new());
         let token = config.service_token.as_ref();
         let verifier = Verifier::new(
@@ -85,6 +86,7 @@ impl Application {
             activity: ActivityReporter::default(),
             policy: Arc::new(Policy::default()),
             sockets: Arc::new(Semaphore::new(config.max_sockets)),
+            authenticating: Arc::new(Semaphore::new(config.max_authenticating)),
             tracker,
             config: Arc::new(config),
             verifier,

@@ -58,6 +58,8 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Every socket task, so shutdown can wait for them.
     pub tracker: TaskTracker,
-    /// Caps concurrent stream sockets.
+    /// Caps concurrent authorized stream sockets.
     pub sockets: Arc<Semaphore>,
+    /// Caps stream sockets in authentication (before they may take a `sockets` permit).
+    pub authenticating: Arc<Semaphore>,
 }

@@ -8,12 +8,13 @@ use std::future::Future;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use secrecy::SecretString;
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
 use crate::close::CloseReason;
 use crate::control::ControlState;
 use crate::entity::{
-    ChannelKind, ClientId, EntityKey, EntityKind, SessionKey, StreamKey, MAX_ID_LEN,
+    ChannelKind, ClientId, EntityKey, EntityKind, Scope, SessionKey, StreamKey, MAX_ID_LEN,
 };
 use crate::linger;
 use crate::state::AppState;
@@ -83,14 +84,17 @@ pub struct Authorized {
     pub key: StreamKey,
     /// The live browser session.
     pub session: LiveSession,
-    /// A view ticket: never control.
-    pub view_only: bool,
 }
 
 impl Authorized {
     /// Whether this socket may drive the browser under `state` ([`ControlState::may_drive`]).
     pub fn may_drive(&self, state: &ControlState) -> bool {
-        state.may_drive(&self.key.client_id, self.view_only)
+        state.may_drive(&self.key.client_id, self.view_only())
+    }
+
+    /// A view credential: never control (PROTOCOL §4 "Scopes").
+    pub fn view_only(&self) -> bool {
+        self.key.view_only()
     }
 
     /// The browser session control belongs to.
@@ -118,12 +122,14 @@ pub async fn authorize(
         .authenticate(&credential)
         .await
         .map_err(|e| e.close_reason())?;
-    let mut view_only = false;
+    let mut scope = Scope::Control;
     if let Some(grant) = &identity.ticket {
         if grant.entity != (request.kind, request.entity_id.clone()) {
             return Err(CloseReason::AuthFailed);
         }
-        view_only = grant.view_only;
+        if grant.view_only {
+            scope = Scope::View;
+        }
     }
     let entity = EntityKey {
         organization_id: identity.organization_id.clone(),
@@ -137,9 +143,12 @@ pub async fn authorize(
         .map_err(|e| e.close_reason())?;
     Ok(Authorized {
         identity,
-        key: StreamKey { entity, client_id },
+        key: StreamKey {
+            entity,
+            client_id,
+            scope,
+        },
         session,
-        view_only,
     })
 }
 
@@ -176,9 +185,9 @@ where
         // lives for hours: authorization (gRPC calls) and a failure's close are boxed, so
         // they take memory only while they run and an idle socket holds only its streaming
         // state (about a third of the size, measured by relay-bench's idle pairs).
-        let authorized = Box::pin(authorize(&state, &request, channel == ChannelKind::Vnc)).await;
+        let authorized = Box::pin(admit(&state, &request, channel)).await;
         let reason = match authorized {
-            Ok(auth) => {
+            Ok((auth, _permit)) => {
                 let span = tracing::Span::current();
                 span.record("client.id", auth.key.client_id.as_str());
                 span.record("organization.id", auth.key.entity.organization_id.as_str());
@@ -197,6 +206,28 @@ where
         tracing::info!(close.reason = reason.as_str(), "stream socket closed");
     }
     .instrument(span)
+}
+
+/// Admission: authorize within the bounded pool of sockets in authentication, then take a
+/// stream permit. A socket whose credential fails never holds a stream permit, not even while
+/// its close handshake lingers, so a flood of bad credentials cannot starve authorized sockets.
+async fn admit(
+    state: &AppState,
+    request: &StreamRequest,
+    channel: ChannelKind,
+) -> Result<(Authorized, OwnedSemaphorePermit), CloseReason> {
+    let authorized = {
+        let Ok(_authenticating) = state.authenticating.clone().try_acquire_owned() else {
+            return Err(CloseReason::RateLimited);
+        };
+        authorize(state, request, channel == ChannelKind::Vnc).await?
+    };
+    let permit = state
+        .sockets
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| CloseReason::RateLimited)?;
+    Ok((authorized, permit))
 }
 
 /// Closes a socket that never streamed, with `reason`, and waits (bounded) for the client's

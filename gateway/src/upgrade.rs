@@ -1,8 +1,8 @@
 //! The upgrade every stream socket shares (PROTOCOL §2): a [`StreamChannel`] names its paths,
 //! subprotocols, message cap and per-socket handler; [`routes`] turns it into axum routes whose
 //! handler refuses a disallowed Origin, then completes the upgrade and either closes at once
-//! (`rate-limited` without a socket permit, `draining` during shutdown) or hands the socket to
-//! the channel under the task tracker. Channels depend on this module, never the other way.
+//! (`draining` during shutdown) or hands the socket to the channel under the task tracker
+//! (which admits it: [`crate::stream::serve`]). Channels depend on this module, never the other way.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -73,7 +73,6 @@ fn upgrade<C: StreamChannel>(
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
     let request = stream_request(kind, id, query, headers);
-    let permit = state.sockets.clone().try_acquire_owned().ok();
     let tracker = state.tracker.clone();
     ws.protocols(C::PROTOCOLS.iter().copied())
         .read_buffer_size(READ_BUFFER)
@@ -81,9 +80,6 @@ fn upgrade<C: StreamChannel>(
         .on_upgrade(move |socket| {
             tracker.track_future(
                 async move {
-                    let Some(_permit) = permit else {
-                        return close_with(socket, CloseReason::RateLimited).await;
-                    };
                     if state.shutdown.is_cancelled() {
                         return close_with(socket, CloseReason::Draining).await;
                     }

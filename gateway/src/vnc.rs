@@ -124,7 +124,7 @@ async fn stream(
         state.policy.clone(),
         Limits::default(),
         platform,
-        auth.view_only,
+        auth.view_only(),
         state.metrics.clone(),
     );
     let (effects_tx, effects_rx) = mpsc::channel::<Effect>(EFFECT_QUEUE);
@@ -141,7 +141,7 @@ async fn stream(
         metrics: state.metrics.clone(),
         control: registration.control.clone(),
         client_id: auth.key.client_id.clone(),
-        view_only: auth.view_only,
+        view_only: auth.view_only(),
         effects: effects_tx,
         inbox: Some(registration.inbox),
         on_input: Box::new(move || activity.touch(&org, &session_id)),

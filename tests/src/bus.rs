@@ -215,6 +215,19 @@ impl Cluster {
         }
     }
 
+    /// The stream key of `client_id`'s control-scoped sockets of the browser session.
+    pub fn stream_key(&self, client_id: &str) -> gateway::entity::StreamKey {
+        gateway::entity::StreamKey {
+            entity: gateway::entity::EntityKey {
+                organization_id: self.org.clone(),
+                kind: gateway::entity::EntityKind::BrowserSession,
+                id: self.session.clone(),
+            },
+            client_id: gateway::entity::ClientId::parse(client_id).expect("a valid client id"),
+            scope: gateway::entity::Scope::Control,
+        }
+    }
+
     /// Waits until `on` sees `holder` in control (the barrier before input on that replica).
     /// It reads the state from Redis, so it also refreshes `on`'s view.
     pub async fn until_holder(&self, on: &TestGateway, holder: Option<&str>) {

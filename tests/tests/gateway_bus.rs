@@ -186,3 +186,31 @@ async fn next_change(changes: &mut tonic::Streaming<pb::ControlState>) -> pb::Co
         .expect("stream")
         .expect("open")
 }
+
+#[tokio::test]
+async fn a_copied_text_at_the_clipboard_cap_crosses_replicas_whole() {
+    // Arrange: 1 MiB of control characters, each six bytes once JSON-escaped (the bus used to
+    // drop payloads over 1 MiB without a word).
+    let Some(url) = redis_url_or_skip() else {
+        return;
+    };
+    let c = cluster(&bus_url(&url)).await;
+    let mut messages = c.messages(&c.b, "c1").await;
+    let text = "\u{1}".repeat(gateway::caps::MAX_CLIPBOARD);
+    // Act: what a Ctrl+C on replica A's VNC socket delivers to its pair.
+    let delivered =
+        c.a.state
+            .bus
+            .send_to_pair(
+                &c.stream_key("c1"),
+                gateway::entity::ChannelKind::Message,
+                gateway::control::PairEvent::CopiedText(text.clone()),
+            )
+            .await
+            .expect("bus reachable");
+    // Assert
+    assert!(delivered, "replica B's socket received it");
+    let copied = messages.next_of_kind("copied-text").await;
+    assert_eq!(copied["text"].as_str().map(str::len), Some(text.len()));
+    assert_eq!(copied["text"], json!(text));
+}

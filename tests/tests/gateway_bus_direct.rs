@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use gateway::control::redis::{RedisBus, RedisBusOptions};
 use gateway::control::{ControlBus, ControlReason, PairEvent};
-use gateway::entity::{ChannelKind, ClientId, EntityKey, EntityKind, SessionKey, StreamKey};
+use gateway::entity::{ChannelKind, ClientId, EntityKey, EntityKind, Scope, SessionKey, StreamKey};
 use integration_tests::bus::{redis_url_or_skip, unique_prefix};
 use integration_tests::gateway::WAIT;
 use tokio_util::sync::CancellationToken;
@@ -35,6 +35,7 @@ fn stream_key(client_id: &str) -> StreamKey {
             id: "pbs_1".into(),
         },
         client_id: client(client_id),
+        scope: Scope::Control,
     }
 }
 
@@ -139,4 +140,50 @@ async fn control_returns_to_the_agent_when_the_holders_replica_dies_without_dere
         (None, Some("c1"))
     );
     survives.cancel();
+}
+
+#[tokio::test]
+async fn a_view_socket_on_another_replica_neither_supersedes_nor_receives_for_a_control_socket() {
+    let Some(url) = redis_url_or_skip() else {
+        return;
+    };
+    let prefix = unique_prefix();
+    let shutdown = CancellationToken::new();
+    let (a, b) = (bus(&url, &prefix, &shutdown), bus(&url, &prefix, &shutdown));
+    let session = SessionKey {
+        organization_id: "org".into(),
+        browser_session_id: "pbs_1".into(),
+    };
+    let mut control = a
+        .register(stream_key("c1"), ChannelKind::Message, session.clone())
+        .await
+        .expect("registers");
+    let view_key = StreamKey {
+        scope: Scope::View,
+        ..stream_key("c1")
+    };
+    // Act: a view socket of the same client_id registers on the other replica.
+    let mut view = b
+        .register(view_key, ChannelKind::Message, session.clone())
+        .await
+        .expect("registers");
+    let sent = b
+        .send_to_pair(
+            &stream_key("c1"),
+            ChannelKind::Message,
+            PairEvent::CopiedText("the holder's selection".into()),
+        )
+        .await;
+    // Assert
+    assert!(sent.expect("bus reachable"));
+    let event = tokio::time::timeout(WAIT, control.inbox.recv())
+        .await
+        .expect("event in time");
+    assert_eq!(
+        event,
+        Some(PairEvent::CopiedText("the holder's selection".into()))
+    );
+    assert!(!control.superseded.is_cancelled());
+    assert!(view.inbox.try_recv().is_err());
+    shutdown.cancel();
 }

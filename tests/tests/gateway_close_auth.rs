@@ -232,3 +232,46 @@ async fn a_revoked_api_key_stops_opening_sockets_once_the_auth_cache_ttl_has_pas
         closed(1002, "auth-failed")
     );
 }
+
+#[tokio::test]
+async fn a_socket_over_the_stream_cap_closes_with_rate_limited() {
+    // Arrange
+    let w = World::start_with(UpstreamMode::Quiet, |c| c.max_sockets = 1).await;
+    let query = format!("client_id=c1&apikey={}", w.key);
+    let mut streaming = w.gateway.connect_vnc(&w.path(), &query).await;
+    streaming
+        .handshake()
+        .await
+        .expect("the first socket streams");
+    // Act
+    let second = w
+        .close_of(&w.path(), &format!("client_id=c2&apikey={}", w.key))
+        .await;
+    // Assert
+    assert_eq!(second, closed(1008, "rate-limited"));
+}
+
+#[tokio::test]
+async fn bad_credentials_never_hold_a_stream_permit_while_their_close_lingers() {
+    // Arrange: one stream permit, and sockets with a wrong key that never answer the close
+    // frame (the gateway waits for their Close: they used to hold the permit meanwhile).
+    let w = World::start_with(UpstreamMode::Quiet, |c| c.max_sockets = 1).await;
+    let mut flood = Vec::new();
+    for n in 0..4 {
+        let query = format!("client_id=bad{n}&apikey=wrong");
+        flood.push(w.gateway.connect_vnc(&w.path(), &query).await);
+    }
+    // Their authentication failed (and the close frame went out) by now.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Act
+    let query = format!("client_id=c1&apikey={}", w.key);
+    let mut legit = w.gateway.connect_vnc(&w.path(), &query).await;
+    // Assert
+    legit
+        .handshake()
+        .await
+        .expect("an authorized socket streams while bad ones linger");
+    for mut bad in flood {
+        assert_eq!(bad.closed().await, closed(1002, "auth-failed"));
+    }
+}

@@ -59,6 +59,7 @@ impl World {
                 id: self.session.clone(),
             },
             client_id: ClientId::parse(client_id).expect("valid client id"),
+            scope: gateway::entity::Scope::Control,
         }
     }
 }

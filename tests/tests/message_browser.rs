@@ -24,8 +24,21 @@ use tokio_util::task::TaskTracker;
 
 const FORM: &str = r#"<title>form</title><input id="i" value="">"#;
 const SELECT: &str = r#"<title>select</title><p id="p">The quick brown fox jumps</p>"#;
+/// Random opaque pixels over the whole viewport: a PNG that does not compress.
+const NOISE: &str = r#"<title>noise</title><style>html,body{margin:0;overflow:hidden}</style>
+<canvas id="c" style="display:block"></canvas><script>
+const c = document.getElementById('c');
+c.width = innerWidth; c.height = innerHeight;
+const g = c.getContext('2d');
+const image = g.createImageData(c.width, c.height);
+const words = new Uint32Array(image.data.buffer);
+for (let i = 0; i < words.length; i += 16384) crypto.getRandomValues(words.subarray(i, i + 16384));
+for (let i = 0; i < words.length; i++) words[i] |= 0xff000000;
+g.putImageData(image, 0, 0);
+document.title = 'drawn';
+</script>"#;
 
-/// Serves `/form`, `/select` and `/page/N` on 127.0.0.1:0; returns the base URL.
+/// Serves `/form`, `/select`, `/noise` and `/page/N` on 127.0.0.1:0; returns the base URL.
 async fn pages() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -39,6 +52,7 @@ async fn pages() -> String {
                 let body = match path.as_str() {
                     "/form" => FORM.to_owned(),
                     "/select" => SELECT.to_owned(),
+                    "/noise" => NOISE.to_owned(),
                     other => format!("<title>{other}</title><h1>{other}</h1>"),
                 };
                 let response = format!("HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
@@ -347,7 +361,7 @@ async fn user_events_are_forwarded_as_exfiltrated_events_while_recording() {
         return;
     };
     b.goto("/form").await;
-    let mut messages = b.world.messages("c1").await;
+    let (mut messages, _vnc) = b.controlling_viewer("c1").await;
     messages.send(json!({"kind": "begin-exfiltration", "live_interpretation_enabled": false, "supports_interpretation_deltas": true})).await;
     // Act: the user clicks the input (re-clicking until the capture is armed).
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -420,3 +434,39 @@ async fn the_unmodified_incumbent_client_takes_control_pastes_and_copies() {
     );
     assert!(!messages.has_pending("error"), "{:?}", messages.pending());
 }
+
+#[tokio::test]
+async fn a_screenshot_over_four_mib_reaches_the_viewer_whole() {
+    // Arrange: a viewport of noise whose PNG lies between 4 MiB (tonic's default decode
+    // limit, where it used to fail) and the contract's 5 MiB cap.
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let metrics = json!({"width": NOISE_WIDTH, "height": NOISE_HEIGHT, "deviceScaleFactor": 1, "mobile": false});
+    b.conn
+        .call("Emulation.setDeviceMetricsOverride", Some(&b.tab), metrics)
+        .await
+        .unwrap();
+    b.goto("/noise").await;
+    b.wait_for("document.title === 'drawn'").await;
+    let mut messages = b.world.messages("c1").await;
+    // Act
+    messages.send(json!({"kind": "take-screenshot"})).await;
+    // Assert
+    let shot = messages.next_of_kind("screenshot").await;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot["data"].as_str().expect("a screenshot, not an error"))
+        .unwrap();
+    assert!(
+        (4 << 20..=5 << 20).contains(&png.len()),
+        "{} bytes: the page no longer makes a PNG between 4 and 5 MiB",
+        png.len()
+    );
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert_eq!((width, height), (NOISE_WIDTH, NOISE_HEIGHT));
+}
+
+/// A viewport whose noise PNG is 4–5 MiB (Chromium writes 8-bit RGB for opaque pixels).
+const NOISE_WIDTH: u32 = 1400;
+const NOISE_HEIGHT: u32 = 1050;

@@ -192,10 +192,8 @@ async fn control_returns_to_the_agent_when_the_holder_is_gone_for_the_grace_peri
     }
 }
 
-#[tokio::test]
-async fn a_view_ticket_cannot_take_control_and_is_told_why() {
-    // Arrange
-    let world = MessageWorld::start().await;
+/// A `view` ticket for the world's browser session, minted with its API key.
+async fn view_ticket(world: &MessageWorld) -> String {
     let body =
         json!({"entity_kind": "browser_session", "entity_id": world.session, "scope": "view"})
             .to_string();
@@ -211,15 +209,49 @@ async fn a_view_ticket_cannot_take_control_and_is_told_why() {
     )
     .await;
     assert_eq!(status, 201, "{reply}");
-    let ticket = serde_json::from_str::<Value>(&reply).unwrap()["ticket"]
+    serde_json::from_str::<Value>(&reply).unwrap()["ticket"]
         .as_str()
         .unwrap()
-        .to_owned();
+        .to_owned()
+}
+
+/// A Message socket of `client_id` opened with a fresh `view` ticket.
+async fn view_messages(world: &MessageWorld, client_id: &str) -> MessageClient {
+    let ticket = view_ticket(world).await;
     let url = world.gateway.ws_url(
         &path("browser_session", &world.session),
-        &format!("client_id=v1&ticket={ticket}"),
+        &format!("client_id={client_id}&ticket={ticket}"),
     );
-    let mut viewer = MessageClient::connect(&url).await;
+    MessageClient::connect(&url).await
+}
+
+/// A Message socket of `client_id` that took control (both `control-state`s read).
+async fn controlling(world: &MessageWorld, client_id: &str) -> MessageClient {
+    let mut messages = world.messages(client_id).await;
+    messages.send(json!({"kind": "take-control"})).await;
+    assert_eq!(
+        messages.next_of_kind("control-state").await,
+        state("agent", None)
+    );
+    assert_eq!(
+        messages.next_of_kind("control-state").await,
+        state("user", None)
+    );
+    messages
+}
+
+fn session_key(world: &MessageWorld) -> gateway::entity::SessionKey {
+    gateway::entity::SessionKey {
+        organization_id: world.org.clone(),
+        browser_session_id: world.session.clone(),
+    }
+}
+
+#[tokio::test]
+async fn a_view_ticket_cannot_take_control_and_is_told_why() {
+    // Arrange
+    let world = MessageWorld::start().await;
+    let mut viewer = view_messages(&world, "v1").await;
     assert_eq!(
         viewer.next_of_kind("control-state").await,
         state("agent", None)
@@ -229,23 +261,114 @@ async fn a_view_ticket_cannot_take_control_and_is_told_why() {
     // Assert
     assert_eq!(
         viewer.next_of_kind("error").await,
-        json!({"kind": "error", "failed_kind": "take-control", "message": "view-only"})
+        json!({"kind": "error", "failed_kind": "take-control", "message": "view only"})
     );
     assert_eq!(
         viewer.next_of_kind("control-state").await,
         state("agent", Some("view-only"))
     );
-    let control = world
+    let control = world.gateway.state.bus.control(&session_key(&world)).await;
+    assert_eq!(
+        control.unwrap().holder,
+        None,
+        "the agent still holds control"
+    );
+}
+
+#[tokio::test]
+async fn a_view_socket_may_only_watch_whatever_it_sends() {
+    // Arrange: a view socket of the very client that holds control (it knows the client_id).
+    let world = MessageWorld::start().await;
+    let mut holder = controlling(&world, "c1").await;
+    let mut viewer = view_messages(&world, "c1").await;
+    assert_eq!(
+        viewer.next_of_kind("control-state").await,
+        state("agent", None),
+        "a view socket is never shown as the user, even with the holder's client_id"
+    );
+    let refused = [
+        json!({"kind": "cede-control"}),
+        json!({"kind": "clipboard-copy"}),
+        json!({"kind": "clipboard-paste", "text": "injected"}),
+        json!({"kind": "ask-for-clipboard-response", "text": "injected"}),
+        json!({"kind": "begin-exfiltration"}),
+        json!({"kind": "end-exfiltration"}),
+        json!({"kind": "navigate", "url": "https://example.com"}),
+        json!({"kind": "reload", "hard": false}),
+        json!({"kind": "go-back"}),
+        json!({"kind": "go-forward"}),
+        json!({"kind": "clear-all-data"}),
+        json!({"kind": "get-browser-tabs"}),
+    ];
+    for request in &refused {
+        // Act
+        viewer.send(request.clone()).await;
+        // Assert
+        assert_eq!(
+            viewer.next_of_kind("error").await,
+            json!({"kind": "error", "failed_kind": request["kind"], "message": "view only"})
+        );
+    }
+    // What a view socket may send passes the gate (and reaches the missing executor).
+    viewer.send(json!({"kind": "get-browser-url"})).await;
+    assert_eq!(
+        viewer.next_of_kind("error").await,
+        json!({"kind": "error", "failed_kind": "get-browser-url", "message": "browser operations unavailable"})
+    );
+    let control = world.gateway.state.bus.control(&session_key(&world)).await;
+    assert_eq!(
+        control.unwrap().holder.as_deref(),
+        Some("c1"),
+        "the view socket's cede-control changed nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_view_socket_with_the_holders_client_id_neither_supersedes_it_nor_reads_its_copies() {
+    // Arrange
+    let world = MessageWorld::start().await;
+    let mut holder = controlling(&world, "c1").await;
+    let mut viewer = view_messages(&world, "c1").await;
+    assert_eq!(
+        viewer.next_of_kind("control-state").await,
+        state("agent", None)
+    );
+    // Act: the holder's VNC socket delivers a copied selection to its pair, as a Ctrl+C does.
+    let holder_key = gateway::entity::StreamKey {
+        entity: gateway::entity::EntityKey {
+            organization_id: world.org.clone(),
+            kind: gateway::entity::EntityKind::BrowserSession,
+            id: world.session.clone(),
+        },
+        client_id: gateway::entity::ClientId::parse("c1").unwrap(),
+        scope: gateway::entity::Scope::Control,
+    };
+    let delivered = world
         .gateway
         .state
         .bus
-        .control(&gateway::entity::SessionKey {
-            organization_id: world.org.clone(),
-            browser_session_id: world.session.clone(),
-        })
+        .send_to_pair(
+            &holder_key,
+            gateway::entity::ChannelKind::Message,
+            gateway::control::PairEvent::CopiedText("the holder's selection".into()),
+        )
         .await
         .unwrap();
-    assert_eq!(control.holder, None, "the agent still holds control");
+    // Assert: the holder's socket is still the registered one and gets it; the viewer not.
+    assert!(delivered);
+    assert_eq!(
+        holder.next_of_kind("copied-text").await,
+        json!({"kind": "copied-text", "text": "the holder's selection"})
+    );
+    viewer.send(json!({"kind": "get-browser-url"})).await;
+    viewer.next_of_kind("error").await;
+    assert!(!viewer.has_pending("copied-text"), "{:?}", viewer.pending());
+    holder.send(json!({"kind": "cede-control"})).await;
+    assert_eq!(
+        holder.next_of_kind("control-state").await,
+        state("agent", Some("ceded")),
+        "the holder's socket is still open and served"
+    );
 }
 
 #[tokio::test]
@@ -267,6 +390,9 @@ async fn browser_changing_operations_need_control() {
         json!({"kind": "clear-all-data"}),
         json!({"kind": "clipboard-paste", "text": "injected"}),
         json!({"kind": "ask-for-clipboard-response", "text": "injected"}),
+        // Reading the selection and the user-event stream need control too.
+        json!({"kind": "clipboard-copy"}),
+        json!({"kind": "begin-exfiltration"}),
     ];
     for request in &gated {
         // Act

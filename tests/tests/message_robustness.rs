@@ -145,6 +145,7 @@ async fn operations_without_an_executor_answer_that_they_are_unavailable() {
     // Arrange
     let world = MessageWorld::start().await;
     let mut messages = world.messages("c1").await;
+    messages.send(json!({"kind": "take-control"})).await;
     // Act + Assert
     for kind in [
         "get-browser-url",

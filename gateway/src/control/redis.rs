@@ -331,8 +331,17 @@ impl Shared {
         if replica == self.replica {
             return Ok(self.deliver(message));
         }
+        let payload = message.encode();
+        if payload.len() > wire::MAX_PAYLOAD {
+            // Never reached for events within the contract's caps; refused, not truncated.
+            tracing::warn!(
+                payload.bytes = payload.len(),
+                "pair event over the bus payload cap refused"
+            );
+            return Ok(false);
+        }
         let channel = wire::replica_channel(&self.options.prefix, replica);
-        Ok(self.publish(channel, message.encode()).await? > 0)
+        Ok(self.publish(channel, payload).await? > 0)
     }
 
     /// Runs `deregister` for a socket this replica dropped.

@@ -177,3 +177,38 @@ async fn a_broken_watch_stream_is_reopened_and_every_entity_re_added() {
     assert_eq!(next_change(&mut again).await, added("pbs_1"));
     assert!(!guard.ended.is_cancelled());
 }
+
+#[tokio::test]
+async fn a_socket_that_watches_an_ended_entity_again_stays_watched_when_the_old_socket_goes() {
+    // Arrange: the entity ends while its socket is still closing.
+    let (liveness, mut connections, _shutdown) = start().await;
+    let old = liveness.watch(entity("pbs_1"));
+    let mut connection = connections.recv().await.unwrap();
+    assert_eq!(next_change(&mut connection).await, added("pbs_1"));
+    let event = pb::WatchEvent {
+        entity: Some(entity("pbs_1").to_watched()),
+        verdict: pb::Verdict::NotLive as i32,
+        reason: "final-status".into(),
+    };
+    connection.events.send(Ok(event.clone())).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), old.ended.cancelled())
+        .await
+        .expect("ended");
+    // A new socket watches it again before the old guard is dropped.
+    let new = liveness.watch(entity("pbs_1"));
+    assert_eq!(next_change(&mut connection).await, added("pbs_1"));
+    // Act: the old socket finally goes.
+    drop(old);
+    // Assert: the new socket's interest is intact (no Remove) and a later end reaches it.
+    let marker = liveness.watch(entity("pbs_marker"));
+    assert_eq!(
+        next_change(&mut connection).await,
+        added("pbs_marker"),
+        "the old guard's drop removed the new socket's entity"
+    );
+    connection.events.send(Ok(event)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), new.ended.cancelled())
+        .await
+        .expect("the new socket learns the end too");
+    drop(marker);
+}

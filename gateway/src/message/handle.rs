@@ -14,8 +14,36 @@ use crate::control::PairEvent;
 use crate::entity::ChannelKind;
 use crate::policy::Platform;
 
-/// Handles one parsed inbound message.
+/// Error text for a kind a `view` socket may not send.
+pub const VIEW_ONLY: &str = "view only";
+
+/// Error text for a kind that needs the client to hold control.
+pub const CONTROL_REQUIRED: &str = "control required";
+
+/// Handles one parsed inbound message: the scope and control gates first, for every kind.
 pub async fn inbound(ctx: &Arc<Ctx>, message: Inbound) {
+    let kind = message.name();
+    if ctx.auth.view_only() && !message.allowed_for_view() {
+        ctx.outbox
+            .send(Outbound::error(Some(kind), VIEW_ONLY))
+            .await;
+        if matches!(message, Inbound::TakeControl) {
+            // The incumbent frontend shows who drives from `control-state` only.
+            ctx.outbox
+                .send(Outbound::ControlState {
+                    interactor: Interactor::Agent,
+                    reason: Some("view-only".into()),
+                })
+                .await;
+        }
+        return;
+    }
+    if message.needs_control() && !ctx.in_control() {
+        ctx.outbox
+            .send(Outbound::error(Some(kind), CONTROL_REQUIRED))
+            .await;
+        return;
+    }
     match message {
         Inbound::TakeControl => take_control(ctx).await,
         Inbound::CedeControl => cede_control(ctx).await,
@@ -31,19 +59,6 @@ pub async fn inbound(ctx: &Arc<Ctx>, message: Inbound) {
 }
 
 async fn take_control(ctx: &Arc<Ctx>) {
-    let kind = "take-control";
-    if ctx.auth.view_only {
-        ctx.outbox
-            .send(Outbound::error(Some(kind), "view-only"))
-            .await;
-        ctx.outbox
-            .send(Outbound::ControlState {
-                interactor: Interactor::Agent,
-                reason: Some("view-only".into()),
-            })
-            .await;
-        return;
-    }
     let session = ctx.auth.session_key();
     match ctx
         .state
@@ -61,12 +76,6 @@ async fn take_control(ctx: &Arc<Ctx>) {
 }
 
 async fn cede_control(ctx: &Arc<Ctx>) {
-    if ctx.auth.view_only {
-        // A view socket never holds control; still answer with the state, as for any cede.
-        let state = ctx.control.borrow().clone();
-        ctx.outbox.send(ctx.control_state(&state)).await;
-        return;
-    }
     let session = ctx.auth.session_key();
     match ctx
         .state
@@ -114,6 +123,9 @@ async fn send_platform(ctx: &Arc<Ctx>, platform: Platform) {
 /// An event from the paired VNC socket, or one a VNC-side effect sent.
 pub async fn pair_event(ctx: &Arc<Ctx>, event: PairEvent) {
     match event {
+        // Never to a view socket (its key never pairs with a control socket's, so this only
+        // guards against a future sender).
+        PairEvent::CopiedText(_) if ctx.auth.view_only() => {}
         PairEvent::CopiedText(text) => {
             ctx.state
                 .metrics
@@ -139,12 +151,6 @@ pub async fn pair_event(ctx: &Arc<Ctx>, event: PairEvent) {
 
 async fn spawn_operation(ctx: &Arc<Ctx>, operation: Inbound) {
     let kind = operation.name();
-    if operation.needs_control() && !ctx.in_control() {
-        ctx.outbox
-            .send(Outbound::error(Some(kind), "control required"))
-            .await;
-        return;
-    }
     let Ok(permit) = ctx.ops.clone().try_acquire_owned() else {
         ctx.outbox
             .send(Outbound::error(

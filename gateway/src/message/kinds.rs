@@ -7,12 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Largest text frame the channel reads (PROTOCOL §4); larger ones get an `error` reply.
-pub const MAX_TEXT_FRAME: usize = 2 * 1024 * 1024;
-/// Largest clipboard text accepted or forwarded, in UTF-8 bytes.
-pub const MAX_CLIPBOARD: usize = 1024 * 1024;
-/// Largest screenshot sent, in PNG bytes (before base64).
-pub const MAX_SCREENSHOT: usize = 5 * 1024 * 1024;
+pub use crate::caps::{MAX_CLIPBOARD, MAX_SCREENSHOT, MAX_TEXT_FRAME};
 /// A `failed_kind` longer than this is not echoed (it is not a kind of ours anyway).
 const MAX_ECHOED_KIND: usize = 64;
 
@@ -123,12 +118,24 @@ impl Inbound {
         }
     }
 
-    /// Whether the kind changes the browser and so needs the client to hold control.
+    /// Whether a socket of a `view` credential may send it (PROTOCOL §4 "Scopes"): it may
+    /// only watch.
+    pub fn allowed_for_view(&self) -> bool {
+        matches!(
+            self,
+            Self::ClientInfo { .. } | Self::GetBrowserUrl | Self::TakeScreenshot
+        )
+    }
+
+    /// Whether the kind changes the browser, reads the selection or starts the user-event
+    /// stream, and so needs the client to hold control.
     pub fn needs_control(&self) -> bool {
         matches!(
             self,
             Self::AskForClipboardResponse { .. }
                 | Self::ClipboardPaste { .. }
+                | Self::ClipboardCopy
+                | Self::BeginExfiltration { .. }
                 | Self::Navigate { .. }
                 | Self::Reload { .. }
                 | Self::GoBack

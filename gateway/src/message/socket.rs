@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::ctx::{Ctx, MAX_CONCURRENT_OPS};
 use super::handle;
 use super::kinds;
-use super::outbox::{run_writer, Keepalive, Outbox};
+use super::outbox::{run_writer, Bounds, Keepalive, Outbox};
 use crate::close::{CloseReason, CloseSlot};
 use crate::control::{ControlState, Registration};
 use crate::entity::ChannelKind;
@@ -55,11 +55,11 @@ pub async fn run(state: AppState, socket: WebSocket, auth: Authorized) -> CloseR
     } = registration;
     let liveness = state.liveness.watch(auth.key.entity.clone());
     let close = CloseSlot::new(CancellationToken::new());
-    let (outbox, queue) = Outbox::new(
-        state.config.outbound_queue,
-        state.config.pong_timeout,
-        close.clone(),
-    );
+    let bounds = Bounds {
+        messages: state.config.outbound_queue,
+        bytes: state.config.outbound_queue_bytes,
+    };
+    let (outbox, queue) = Outbox::new(bounds, state.config.pong_timeout, close.clone());
     let outbox = outbox.counting_drops_in(state.metrics.clone());
     let (sink, stream) = socket.split();
     let last_heard = Arc::new(Mutex::new(Instant::now()));
@@ -127,8 +127,12 @@ async fn read_loop(
                     control_open = false;
                     continue;
                 }
-                let message = ctx.control_state(&control.borrow_and_update());
-                ctx.outbox.send(message).await;
+                let state = control.borrow_and_update().clone();
+                if !ctx.auth.may_drive(&state) {
+                    // The user-event stream records the controlling user only.
+                    ctx.stop_user_events();
+                }
+                ctx.outbox.send(ctx.control_state(&state)).await;
             }
             event = inbox.recv(), if inbox_open => match event {
                 Some(event) => Box::pin(handle::pair_event(ctx, event)).await,

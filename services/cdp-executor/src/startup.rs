@@ -32,6 +32,7 @@ impl Application {
     /// Binds the listener and builds the parts.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.listen).await?;
+        service_kit::grpc::require_token_off_loopback(&listener, settings.service_token.as_ref())?;
         let metrics_listener = match settings.metrics_listen {
             Some(addr) => Some(TcpListener::bind(addr).await?),
             None => None,

@@ -48,8 +48,25 @@ pub struct GrpcServer {
     pub descriptor_set: &'static [u8],
 }
 
+/// Refuses a listener that other machines can reach unless callers must present a token: an
+/// internal RPC is never open to whoever reaches the port (PROTOCOL §8).
+pub fn require_token_off_loopback(
+    listener: &TcpListener,
+    service_token: Option<&SecretString>,
+) -> anyhow::Result<()> {
+    let address = listener.local_addr().context("listener address")?;
+    if service_token.is_none() && !address.ip().is_loopback() {
+        anyhow::bail!(
+            "refusing to serve gRPC on {address} without a service token: set the service \
+             token flag, or listen on a loopback address"
+        );
+    }
+    Ok(())
+}
+
 /// Serves `service` (with health and reflection) until `shutdown` resolves, then lets the
-/// in-flight calls finish and returns.
+/// in-flight calls finish and returns. A listener off loopback needs a service token
+/// ([`require_token_off_loopback`]).
 pub async fn serve<S>(
     server: GrpcServer,
     service: S,
@@ -70,6 +87,7 @@ where
         service_token,
         descriptor_set,
     } = server;
+    require_token_off_loopback(&listener, service_token.as_ref())?;
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_service_status(S::NAME, tonic_health::ServingStatus::Serving)
@@ -100,4 +118,23 @@ where
         )
         .await
         .context("gRPC server failed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_listener_off_loopback_needs_a_service_token() {
+        let open = TcpListener::bind("0.0.0.0:0").await.unwrap();
+        let error = require_token_off_loopback(&open, None).unwrap_err();
+        assert!(
+            error.to_string().contains("without a service token"),
+            "{error}"
+        );
+        let token = SecretString::from("internal");
+        assert!(require_token_off_loopback(&open, Some(&token)).is_ok());
+        let local = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        assert!(require_token_off_loopback(&local, None).is_ok());
+    }
 }

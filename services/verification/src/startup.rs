@@ -54,6 +54,7 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        service_kit::grpc::require_token_off_loopback(&listener, config.service_token.as_ref())?;
         let local_addr = listener.local_addr()?;
         let metrics_listener = match config.metrics_listen {
             Some(addr) => Some(

@@ -6,7 +6,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::*;
-use crate::entity::{ClientId, EntityKey, EntityKind};
+use crate::entity::{ClientId, EntityKey, EntityKind, Scope};
 
 fn key(org: &str, client: &str) -> StreamKey {
     StreamKey {
@@ -16,6 +16,7 @@ fn key(org: &str, client: &str) -> StreamKey {
             id: "pbs_1".into(),
         },
         client_id: id(client),
+        scope: Scope::Control,
     }
 }
 
@@ -32,6 +33,41 @@ fn session(org: &str) -> SessionKey {
         organization_id: org.into(),
         browser_session_id: "pbs_1".into(),
     }
+}
+
+#[tokio::test]
+async fn a_view_socket_never_supersedes_or_pairs_with_a_control_socket_of_the_same_client() {
+    let bus = bus_with_grace(Duration::from_secs(10));
+    let control = bus
+        .register(key("o1", "c"), ChannelKind::Message, session("o1"))
+        .await
+        .unwrap();
+    let view_key = StreamKey {
+        scope: Scope::View,
+        ..key("o1", "c")
+    };
+    let mut view = bus
+        .register(view_key.clone(), ChannelKind::Message, session("o1"))
+        .await
+        .unwrap();
+    assert!(!control.superseded.is_cancelled());
+    assert!(!view.superseded.is_cancelled());
+    // What the control socket's VNC pair sends reaches the control socket only.
+    assert!(bus
+        .send_to_pair(
+            &key("o1", "c"),
+            ChannelKind::Message,
+            PairEvent::CopiedText("secret".into())
+        )
+        .await
+        .unwrap());
+    assert!(view.inbox.try_recv().is_err());
+    // A view VNC socket pairs with the view Message socket, not with the control one.
+    assert!(bus
+        .send_to_pair(&view_key, ChannelKind::Message, PairEvent::VncConnected)
+        .await
+        .unwrap());
+    assert_eq!(view.inbox.try_recv().ok(), Some(PairEvent::VncConnected));
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 
 use super::wire::*;
 use crate::control::{ControlReason, PairEvent};
-use crate::entity::{ChannelKind, ClientId, EntityKey, EntityKind, SessionKey, StreamKey};
+use crate::entity::{ChannelKind, ClientId, EntityKey, EntityKind, Scope, SessionKey, StreamKey};
 use crate::policy::Platform;
 
 fn session(org: &str, pbs: &str) -> SessionKey {
@@ -22,7 +22,7 @@ fn session_ids_round_trip_and_never_collide_on_separators() {
 }
 
 #[test]
-fn slots_differ_by_channel_kind_entity_and_client() {
+fn slots_differ_by_channel_kind_entity_client_and_scope() {
     let key = |kind, id: &str, client: &str| StreamKey {
         entity: EntityKey {
             organization_id: "o".into(),
@@ -30,8 +30,17 @@ fn slots_differ_by_channel_kind_entity_and_client() {
             id: id.into(),
         },
         client_id: ClientId::parse(client).unwrap(),
+        scope: Scope::Control,
     };
     let base = key(EntityKind::Task, "tsk_1", "c");
+    let view = StreamKey {
+        scope: Scope::View,
+        ..base.clone()
+    };
+    assert_ne!(
+        slot_id(&base, ChannelKind::Vnc),
+        slot_id(&view, ChannelKind::Vnc)
+    );
     assert_ne!(
         slot_id(&base, ChannelKind::Vnc),
         slot_id(&base, ChannelKind::Message)

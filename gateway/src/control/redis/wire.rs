@@ -10,8 +10,10 @@ use crate::control::{ControlReason, ControlState, PairEvent};
 use crate::entity::{ChannelKind, ClientId, SessionKey, StreamKey};
 use crate::policy::Platform;
 
-/// Longest pub/sub payload decoded; larger ones are dropped (a peer replica never sends one).
-pub const MAX_PAYLOAD: usize = 1024 * 1024;
+/// Longest pub/sub payload sent or decoded: a `copied-text` of the largest clipboard text the
+/// contract allows, every byte escaped, and the envelope. Larger ones are refused when sent
+/// (a peer replica never sends one).
+pub const MAX_PAYLOAD: usize = crate::caps::max_json_string(crate::caps::MAX_CLIPBOARD) + 4096;
 
 /// The session part of keys: the JSON array `[organization_id, browser_session_id]`, which is
 /// unambiguous whatever characters the ids hold.
@@ -37,6 +39,7 @@ pub fn slot_id(key: &StreamKey, channel: ChannelKind) -> String {
         &key.entity.id,
         key.client_id.as_str(),
         channel.as_str(),
+        key.scope.as_str(),
     ))
     .expect("strings always serialize")
 }

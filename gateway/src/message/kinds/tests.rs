@@ -226,7 +226,7 @@ fn browser_tabs_use_the_incumbent_tab_shape() {
 }
 
 #[test]
-fn every_inbound_kind_name_round_trips_and_only_browser_changes_need_control() {
+fn every_inbound_kind_name_round_trips_and_only_browser_changes_and_reads_need_control() {
     for name in INBOUND_KINDS {
         let text = match name {
             "client-info" => json!({"kind": name, "platform": "linux"}),
@@ -246,7 +246,15 @@ fn every_inbound_kind_name_round_trips_and_only_browser_changes_need_control() {
             "clear-cookies",
             "clear-history",
             "clear-all-data",
+            "clipboard-copy",
+            "begin-exfiltration",
         ];
         assert_eq!(parsed.needs_control(), gated.contains(&name), "{name}");
+        let watching = ["client-info", "get-browser-url", "take-screenshot"];
+        assert_eq!(
+            parsed.allowed_for_view(),
+            watching.contains(&name),
+            "{name}"
+        );
     }
 }
