@@ -15,7 +15,7 @@
 //! - [`liveness`]: the one Watch stream; [`activity`]: RecordActivity batching.
 //! - [`verify`]: the verification client; [`executor`]: the cdp-executor client.
 //! - [`metrics`]: Prometheus metrics; [`audit`]: audit events; [`entity`]: ids; [`caps`]: the
-//!   contract's size caps.
+//!   contract's size caps; [`fuzzing`]: the fuzz targets' entry points.
 
 pub mod policy;
 pub mod rfb;
@@ -28,6 +28,8 @@ pub mod config;
 pub mod control;
 pub mod entity;
 pub mod executor;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod linger;
 pub mod liveness;

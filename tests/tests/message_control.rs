@@ -279,7 +279,7 @@ async fn a_view_ticket_cannot_take_control_and_is_told_why() {
 async fn a_view_socket_may_only_watch_whatever_it_sends() {
     // Arrange: a view socket of the very client that holds control (it knows the client_id).
     let world = MessageWorld::start().await;
-    let mut holder = controlling(&world, "c1").await;
+    let _holder = controlling(&world, "c1").await;
     let mut viewer = view_messages(&world, "c1").await;
     assert_eq!(
         viewer.next_of_kind("control-state").await,

@@ -16,6 +16,7 @@
 //! - [`guard`]: the navigation guard (pure rules + DNS).
 //! - [`ops`], [`nav`]: the operations; [`events`]: `StreamUserEvents`.
 //! - [`metrics`]: Prometheus metrics and the optional `/metrics` endpoint.
+//! - [`fuzzing`]: the `cdp_message` fuzz target's entry point.
 
 #![forbid(unsafe_code)]
 
@@ -25,6 +26,8 @@ pub mod config;
 pub mod endpoint;
 pub mod error;
 pub mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod grpc;
 pub mod guard;
 pub mod metrics;
