@@ -7,13 +7,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser};
+use ipnet::IpNet;
 use secrecy::SecretString;
+use service_kit::ca_file::{parse_ca_file, CaFile};
 use service_kit::cli::{parse_duration_or_zero, ServeByDefault};
 use service_kit::upstream::AllowList;
-
-mod upstream_ca;
-
-pub use self::upstream_ca::{parse_upstream_ca, UpstreamCa};
 
 /// The `gateway` command line.
 #[derive(Debug, Parser)]
@@ -45,22 +43,27 @@ pub struct Config {
     /// gRPC listen address of the control service (`browserstream.control.v1`).
     #[arg(long, env = "GATEWAY_GRPC_LISTEN", default_value = "127.0.0.1:8081")]
     pub grpc_listen: SocketAddr,
-    /// URL of the verification service (`http://ip:port`).
+    /// URL of the verification service (`http://host:port`, or `https://` for TLS).
     #[arg(
         long,
         env = "GATEWAY_VERIFICATION_URL",
         default_value = "http://127.0.0.1:50051"
     )]
     pub verification_url: String,
-    /// URL of the cdp-executor (`http://ip:port`); without it copy/paste through the browser
-    /// answer with an error.
+    /// URL of the cdp-executor (`http://host:port`, or `https://` for TLS); without it
+    /// copy/paste through the browser answer with an error.
     #[arg(long, env = "GATEWAY_CDP_EXECUTOR_URL")]
     pub cdp_executor_url: Option<String>,
-    /// Shared pairing and control bus for several replicas (`redis://host:6379/`, optionally
-    /// `?prefix=…` for the key prefix, default `browser-stream:`). Without it, pairing and
+    /// Shared pairing and control bus for several replicas (`redis://host:6379/`;
+    /// `redis://:password@…` or `redis://user:password@…` to authenticate, `rediss://` for
+    /// TLS; optionally `?prefix=…` for the key prefix, default `browser-stream:`). Without it, pairing and
     /// control live in this process's memory: run one replica.
     #[arg(long, env = "GATEWAY_BUS")]
     pub bus: Option<String>,
+    /// PEM file of the root certificates trusted for a `rediss://` bus, instead of the
+    /// system's (read at startup; a bad file stops the gateway).
+    #[arg(long, env = "GATEWAY_BUS_CA", value_parser = parse_ca_file)]
+    pub bus_ca: Option<CaFile>,
     /// Comma-separated Origins allowed to open stream sockets; empty means any Origin.
     #[arg(long, env = "GATEWAY_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
@@ -98,8 +101,12 @@ pub struct Config {
     pub executor_timeout: Duration,
     /// PEM file of extra root certificates trusted for `wss://` VNC upstreams, besides the
     /// system's (read at startup; a bad file stops the gateway from starting).
-    #[arg(long, env = "GATEWAY_UPSTREAM_CA", value_parser = parse_upstream_ca)]
-    pub upstream_ca: Option<UpstreamCa>,
+    #[arg(long, env = "GATEWAY_UPSTREAM_CA", value_parser = parse_ca_file)]
+    pub upstream_ca: Option<CaFile>,
+    /// PEM file of extra root certificates trusted for `https://` verification and executor
+    /// URLs, besides the system's (read at startup; a bad file stops the gateway).
+    #[arg(long, env = "GATEWAY_GRPC_CA", value_parser = parse_ca_file)]
+    pub grpc_ca: Option<CaFile>,
     /// Minimum interval between two activity reports of one browser session.
     #[arg(long, env = "GATEWAY_ACTIVITY_INTERVAL", default_value = "30s", value_parser = parse_duration_or_zero)]
     pub activity_interval: Duration,
@@ -123,6 +130,19 @@ pub struct Config {
     /// `--max-sockets` only once authorized, so unauthenticated upgrades never starve tenants).
     #[arg(long, env = "GATEWAY_MAX_AUTHENTICATING", default_value_t = 512)]
     pub max_authenticating: usize,
+    /// Failed authentications (stream sockets and ticket requests) one client address may
+    /// make per minute; beyond, its sockets close with `rate-limited` and its ticket requests
+    /// get 429 before verification is asked (0: unlimited).
+    #[arg(long, env = "GATEWAY_AUTH_FAILURES_PER_MINUTE", default_value_t = 30)]
+    pub auth_failures_per_minute: u32,
+    /// Stream tickets one client address may mint per minute (429 beyond; 0: unlimited).
+    #[arg(long, env = "GATEWAY_TICKETS_PER_MINUTE", default_value_t = 120)]
+    pub tickets_per_minute: u32,
+    /// Comma-separated CIDRs of reverse proxies in front of the gateway: a request from one
+    /// of them counts against the client its `X-Forwarded-For` names (default none: the peer
+    /// address counts).
+    #[arg(long, env = "GATEWAY_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpNet>,
     /// Directory served at `/` (the viewer page) when it exists.
     #[arg(long, env = "GATEWAY_WEB_ROOT", default_value = "web")]
     pub web_root: PathBuf,
@@ -160,12 +180,17 @@ impl Config {
             verification_timeout: ms(3_000),
             executor_timeout: ms(15_000),
             upstream_ca: None,
+            grpc_ca: None,
+            bus_ca: None,
             activity_interval: ms(200),
             outbound_queue: 64,
             outbound_queue_bytes: 16 * 1024 * 1024,
             max_frame: 4 * 1024 * 1024,
             max_sockets: 1_000,
             max_authenticating: 512,
+            auth_failures_per_minute: 30,
+            tickets_per_minute: 120,
+            trusted_proxies: Vec::new(),
             web_root: PathBuf::from("web"),
             service_token: None,
         }

@@ -7,7 +7,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use proto::cdp::v1 as cdp;
 use proto::cdp::v1::cdp_executor_client::CdpExecutorClient;
 use secrecy::SecretString;
@@ -49,20 +48,18 @@ pub struct Executor {
 }
 
 impl Executor {
-    /// A lazily connecting client of `url` (`None`: operations answer [`CallError::Unavailable`]).
+    /// A lazily connecting client of `endpoint` (`None`: operations answer
+    /// [`CallError::Unavailable`]).
     pub fn new(
-        url: Option<&str>,
+        endpoint: Option<Endpoint>,
         token: Option<&SecretString>,
         connect_timeout: Duration,
         timeout: Duration,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
-        let client = match url {
-            Some(url) => {
-                let channel = Endpoint::from_shared(url.to_owned())
-                    .context("executor URL")?
-                    .connect_timeout(connect_timeout)
-                    .connect_lazy();
+        let client = match endpoint {
+            Some(endpoint) => {
+                let channel = endpoint.connect_timeout(connect_timeout).connect_lazy();
                 Some(
                     CdpExecutorClient::with_interceptor(channel, AttachToken::new(token)?)
                         .max_decoding_message_size(MAX_RESPONSE),

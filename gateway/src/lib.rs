@@ -3,9 +3,10 @@
 //! # Layout
 //! - [`rfb`]: pure RFB framing (handshake and client→server messages); no I/O, no tokio.
 //! - [`policy`]: the pure input policy: (control, key state, platform, message) → verdict.
+//! - [`address_budget`]: pure per-address token buckets (failed authentications, ticket mints).
 //! - [`config`]: flags and env vars; [`startup`]: bind, run, drain; [`state`]: what handlers share.
 //! - [`http`]: the axum router (the channels' routes, tickets, health, metrics, web root);
-//!   [`tickets`]: stream tickets.
+//!   [`tickets`]: stream tickets; [`edge_limits`]: client addresses and their budgets.
 //! - [`upgrade`]: the upgrade every stream channel shares ([`upgrade::StreamChannel`]).
 //! - [`stream`]: authorization shared by the stream channels; [`close`]: close codes;
 //!   [`linger`]: the closing handshake every stream socket ends with.
@@ -17,6 +18,7 @@
 //! - [`metrics`]: Prometheus metrics; [`audit`]: audit events; [`entity`]: ids; [`caps`]: the
 //!   contract's size caps; [`fuzzing`]: the fuzz targets' entry points.
 
+pub mod address_budget;
 pub mod policy;
 pub mod rfb;
 
@@ -26,6 +28,7 @@ pub mod caps;
 pub mod close;
 pub mod config;
 pub mod control;
+pub mod edge_limits;
 pub mod entity;
 pub mod executor;
 #[doc(hidden)]

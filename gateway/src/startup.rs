@@ -10,6 +10,7 @@ use anyhow::Context;
 use axum::serve::ListenerExt;
 use proto::control::v1::control_server::ControlServer;
 use service_kit::grpc::GrpcServer;
+use service_kit::grpc_client;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -20,6 +21,7 @@ use crate::config::Config;
 use crate::control::grpc::ControlService;
 use crate::control::memory::MemoryBus;
 use crate::control::ControlBus;
+use crate::edge_limits::EdgeLimits;
 use crate::executor::Executor;
 use crate::liveness::Liveness;
 use crate::metrics::Metrics;
@@ -48,8 +50,15 @@ impl Application {
         service_kit::grpc::require_token_off_loopback(&grpc, config.service_token.as_ref())?;
         let metrics = Arc::new(Metrics::new());
         let token = config.service_token.as_ref();
+        let ca = config.grpc_ca.as_ref();
+        let verification =
+            grpc_client::endpoint(&config.verification_url, ca).context("--verification-url")?;
+        let executor = match config.cdp_executor_url.as_deref() {
+            Some(url) => Some(grpc_client::endpoint(url, ca).context("--cdp-executor-url")?),
+            None => None,
+        };
         let verifier = Verifier::new(
-            &config.verification_url,
+            verification,
             token,
             config.verification_timeout,
             config.auth_cache_ttl,
@@ -57,7 +66,7 @@ impl Application {
         )
         .context("verification URL")?;
         let executor = Executor::new(
-            config.cdp_executor_url.as_deref(),
+            executor,
             token,
             config.connect_timeout,
             config.executor_timeout,
@@ -87,6 +96,10 @@ impl Application {
             policy: Arc::new(Policy::default()),
             sockets: Arc::new(Semaphore::new(config.max_sockets)),
             authenticating: Arc::new(Semaphore::new(config.max_authenticating)),
+            edge_limits: EdgeLimits::new(
+                config.auth_failures_per_minute,
+                config.tickets_per_minute,
+            ),
             tracker,
             config: Arc::new(config),
             verifier,
@@ -157,8 +170,10 @@ impl Application {
                 tracing::debug!(error.message = %error, "TCP_NODELAY not set");
             }
         });
-        let http_server = axum::serve(http, crate::http::router(state))
-            .with_graceful_shutdown(async move { drain.cancelled().await });
+        // The peer address feeds the per-address limits (`crate::edge_limits`).
+        let app = crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let http_server =
+            axum::serve(http, app).with_graceful_shutdown(async move { drain.cancelled().await });
         let (http_result, grpc_result) = tokio::join!(http_server, grpc_server);
         link.abort();
         tracker.close();

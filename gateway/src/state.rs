@@ -10,6 +10,7 @@ use tokio_util::task::TaskTracker;
 use crate::activity::ActivityReporter;
 use crate::config::Config;
 use crate::control::ControlBus;
+use crate::edge_limits::EdgeLimits;
 use crate::executor::Executor;
 use crate::liveness::Liveness;
 use crate::metrics::Metrics;
@@ -62,4 +63,6 @@ pub struct Shared {
     pub sockets: Arc<Semaphore>,
     /// Caps stream sockets in authentication (before they may take a `sockets` permit).
     pub authenticating: Arc<Semaphore>,
+    /// Per-address budgets of failed authentications and ticket mints.
+    pub edge_limits: EdgeLimits,
 }

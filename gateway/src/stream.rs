@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use secrecy::SecretString;
@@ -33,6 +34,8 @@ pub struct StreamRequest {
     pub header_api_key: Option<String>,
     /// The User-Agent header, if any (platform detection).
     pub user_agent: Option<String>,
+    /// The client's address (the peer, or behind a trusted proxy its `X-Forwarded-For`).
+    pub client_address: IpAddr,
 }
 
 impl std::fmt::Debug for StreamRequest {
@@ -208,8 +211,9 @@ where
     .instrument(span)
 }
 
-/// Admission: authorize within the bounded pool of sockets in authentication, then take a
-/// stream permit. A socket whose credential fails never holds a stream permit, not even while
+/// Admission: authorize within the bounded pool of sockets in authentication (unless the
+/// client address spent its failed authentications: `rate-limited`), then take a stream
+/// permit. A socket whose credential fails never holds a stream permit, not even while
 /// its close handshake lingers, so a flood of bad credentials cannot starve authorized sockets.
 async fn admit(
     state: &AppState,
@@ -220,7 +224,18 @@ async fn admit(
         let Ok(_authenticating) = state.authenticating.clone().try_acquire_owned() else {
             return Err(CloseReason::RateLimited);
         };
-        authorize(state, request, channel == ChannelKind::Vnc).await?
+        // An address that spent its failed authentications is refused before verification
+        // is asked, whatever credential it brings now.
+        if !state.edge_limits.may_authenticate(request.client_address) {
+            return Err(CloseReason::RateLimited);
+        }
+        let authorized = authorize(state, request, channel == ChannelKind::Vnc).await;
+        if authorized.as_ref().err() == Some(&CloseReason::AuthFailed) {
+            state
+                .edge_limits
+                .failed_authentication(request.client_address);
+        }
+        authorized?
     };
     let permit = state
         .sockets
@@ -260,6 +275,7 @@ mod tests {
                 .collect(),
             header_api_key: header.map(str::to_owned),
             user_agent: None,
+            client_address: std::net::Ipv4Addr::LOCALHOST.into(),
         }
     }
 

@@ -1,14 +1,19 @@
 //! `POST /v1/stream/tickets` (PROTOCOL §2): an API key (header `x-api-key`) buys a 60 s,
 //! single-use stream ticket bound to one entity and a scope, minted by verification, so the
-//! long-lived key never appears in a stream URL.
+//! long-lived key never appears in a stream URL. Each client address has a budget of mints
+//! and of failed authentications per minute ([`crate::edge_limits`]): over either, 429 with
+//! `Retry-After`, before verification is asked.
+
+use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
+use crate::edge_limits::client_address;
 use crate::entity::{EntityKind, MAX_ID_LEN};
 use crate::state::AppState;
 use crate::verify::{Credential, VerifyError};
@@ -24,12 +29,22 @@ fn json_error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
+fn too_many(retry_after: u64, message: &str) -> Response {
+    let mut response = json_error(StatusCode::TOO_MANY_REQUESTS, message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, retry_after.into());
+    response
+}
+
 /// `POST /v1/stream/tickets` (PROTOCOL §2).
 pub async fn create_ticket(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let client = client_address(peer.ip(), &headers, &state.config.trusted_proxies);
     let Some(key) = headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
@@ -60,6 +75,16 @@ pub async fn create_ticket(
             "entity_id must be 1 to 128 characters",
         );
     }
+    let limits = &state.edge_limits;
+    if !limits.may_authenticate(client) {
+        return too_many(
+            limits.auth_retry_after(client),
+            "too many failed authentications",
+        );
+    }
+    if let Err(retry_after) = limits.mint_ticket(client) {
+        return too_many(retry_after, "too many tickets");
+    }
     let credential = Credential::ApiKey(key.to_owned().into());
     let result = async {
         let identity = state.verifier.authenticate(&credential).await?;
@@ -82,6 +107,7 @@ pub async fn create_ticket(
                 .into_response()
         }
         Err(VerifyError::Unauthenticated) => {
+            limits.failed_authentication(client);
             json_error(StatusCode::UNAUTHORIZED, "invalid API key")
         }
         Err(VerifyError::NotFound) => json_error(StatusCode::NOT_FOUND, "entity not found"),

@@ -6,9 +6,10 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ws::WebSocket;
-use axum::extract::{Path, RawQuery, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Path, RawQuery, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -17,6 +18,7 @@ use tracing::Instrument;
 
 use crate::close::CloseReason;
 use crate::config::Config;
+use crate::edge_limits::client_address;
 use crate::entity::EntityKind;
 use crate::state::AppState;
 use crate::stream::{close_with, StreamRequest};
@@ -50,11 +52,13 @@ pub fn routes<C: StreamChannel>() -> Router<AppState> {
         .iter()
         .fold(Router::new(), |router, &(path, kind)| {
             let handler = move |state: State<AppState>,
+                                ConnectInfo(peer): ConnectInfo<SocketAddr>,
                                 Path(id): Path<String>,
                                 RawQuery(query): RawQuery,
                                 headers: HeaderMap,
                                 ws: WebSocketUpgrade| async move {
-                upgrade::<C>(state.0, kind, id, query, &headers, ws)
+                let client = client_address(peer.ip(), &headers, &state.config.trusted_proxies);
+                upgrade::<C>(state.0, kind, id, query, (&headers, client), ws)
             };
             router.route(path, get(handler))
         })
@@ -65,14 +69,14 @@ fn upgrade<C: StreamChannel>(
     kind: EntityKind,
     id: String,
     query: Option<String>,
-    headers: &HeaderMap,
+    (headers, client): (&HeaderMap, IpAddr),
     ws: WebSocketUpgrade,
 ) -> Response {
     if !origin_allowed(&state.config.allowed_origins, headers) {
         state.metrics.close(CloseReason::OriginNotAllowed.as_str());
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
-    let request = stream_request(kind, id, query, headers);
+    let request = stream_request(kind, id, query, headers, client);
     let tracker = state.tracker.clone();
     ws.protocols(C::PROTOCOLS.iter().copied())
         .read_buffer_size(READ_BUFFER)
@@ -110,6 +114,7 @@ fn stream_request(
     entity_id: String,
     query: Option<String>,
     headers: &HeaderMap,
+    client_address: IpAddr,
 ) -> StreamRequest {
     let query: HashMap<String, String> =
         url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
@@ -127,6 +132,7 @@ fn stream_request(
         query,
         header_api_key: header("x-api-key"),
         user_agent: header("user-agent"),
+        client_address,
     }
 }
 

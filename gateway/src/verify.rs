@@ -122,15 +122,15 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    /// A lazily connecting client of `url` (the first call dials).
+    /// A lazily connecting client of `endpoint` (the first call dials).
     pub fn new(
-        url: &str,
+        endpoint: Endpoint,
         token: Option<&SecretString>,
         timeout: Duration,
         cache_ttl: Duration,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
-        let channel = Endpoint::from_shared(url.to_owned())?
+        let channel = endpoint
             .connect_timeout(timeout)
             .timeout(timeout)
             .connect_lazy();

@@ -88,6 +88,12 @@ impl PrivateRedis {
     /// Starts `redis-server` on `port` without persistence; `None` (after the skip rule)
     /// when it is not installed.
     pub fn start(port: u16) -> Option<Self> {
+        Self::start_with(port, port, &[])
+    }
+
+    /// As [`Self::start`], with more `redis-server` arguments (`--requirepass`, TLS), and
+    /// `listening` the port to wait for (the TLS port when the plain one is 0).
+    pub fn start_with(port: u16, listening: u16, args: &[&str]) -> Option<Self> {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -97,6 +103,7 @@ impl PrivateRedis {
                 "--appendonly",
                 "no",
             ])
+            .args(args)
             .stdout(Stdio::null())
             .spawn();
         let Ok(child) = child else {
@@ -104,14 +111,17 @@ impl PrivateRedis {
             return None;
         };
         let deadline = std::time::Instant::now() + WAIT;
-        while !accepts(("127.0.0.1", port)) {
+        while !accepts(("127.0.0.1", listening)) {
             assert!(
                 std::time::Instant::now() < deadline,
                 "redis-server did not start"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Some(Self { port, child })
+        Some(Self {
+            port: listening,
+            child,
+        })
     }
 
     /// Kills it (its clients see their connections close).
@@ -226,6 +236,21 @@ impl Cluster {
             client_id: gateway::entity::ClientId::parse(client_id).expect("a valid client id"),
             scope: gateway::entity::Scope::Control,
         }
+    }
+
+    /// A Message socket of `c1` on B, then a newer one on A: B's closes `superseded` and A's
+    /// takes control (pairing and control crossed the bus).
+    pub async fn supersede_across_replicas(&self) {
+        let mut first = self.messages(&self.b, "c1").await;
+        let mut second = self.messages(&self.a, "c1").await;
+        let closed = first.closed().await;
+        assert_eq!((closed.code, closed.reason.as_str()), (1000, "superseded"));
+        // The newer socket stays and still works.
+        second.send(json!({"kind": "take-control"})).await;
+        assert_eq!(
+            second.next_of_kind("control-state").await,
+            control_state("user", Value::Null)
+        );
     }
 
     /// Waits until `on` sees `holder` in control (the barrier before input on that replica).

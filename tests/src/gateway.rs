@@ -75,6 +75,16 @@ impl TestGateway {
         VncClient::connect(&self.ws_url(path, query)).await
     }
 
+    /// As [`Self::connect_vnc`], with extra upgrade headers (`x-forwarded-for`…).
+    pub async fn connect_vnc_with_headers(
+        &self,
+        path: &str,
+        query: &str,
+        headers: &[(&'static str, &str)],
+    ) -> VncClient {
+        VncClient::connect_with_headers(&self.ws_url(path, query), headers).await
+    }
+
     /// Gives `client_id` control of a browser session through the control bus (what a
     /// `take-control` on the Message channel does).
     pub async fn give_control(
@@ -132,7 +142,17 @@ pub struct Closed {
 impl VncClient {
     /// Connects to a full `ws://` URL.
     pub async fn connect(url: &str) -> Self {
+        Self::connect_with_headers(url, &[]).await
+    }
+
+    /// Connects with extra upgrade headers.
+    pub async fn connect_with_headers(url: &str, headers: &[(&'static str, &str)]) -> Self {
         let mut request = url.into_client_request().expect("valid URL");
+        for (name, value) in headers {
+            request
+                .headers_mut()
+                .insert(*name, value.parse().expect("header value"));
+        }
         request.headers_mut().insert(
             "sec-websocket-protocol",
             "binary".parse().expect("static header"),
@@ -355,6 +375,18 @@ pub async fn http_request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String) {
+    let (status, _, body) = http_exchange(addr, method, path, headers, body).await;
+    (status, body)
+}
+
+/// As [`http_request`], also returning the response head (status line and headers).
+pub async fn http_exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     let mut request = format!(
         "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
@@ -377,9 +409,6 @@ pub async fn http_request(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (status, head.to_owned(), body.to_owned())
 }

@@ -9,6 +9,7 @@
 //! - [`bus`]: the Redis control bus: test Redis, two replicas, a connection-hanging proxy.
 //! - [`message`]: a Message-channel client (JSON frames) for the gateway.
 //! - [`node`]: real browser parts (Chromium, Xvfb, x11vnc) for tests, and the skip rule.
+//! - [`tls`]: a test CA and a server certificate for `localhost`, made by openssl.
 
 pub mod bus;
 pub mod e2e;
@@ -16,4 +17,5 @@ pub mod executor;
 pub mod gateway;
 pub mod message;
 pub mod node;
+pub mod tls;
 pub mod verification;

@@ -75,6 +75,24 @@ impl TestVerification {
         }
     }
 
+    /// Verification serving gRPC over TLS only, with a certificate for `localhost` signed by
+    /// a test CA that [`crate::tls::certificates`] writes into `dir` (`dir/ca.pem` is what
+    /// its clients must trust). Its `https://localhost:<port>` URL is [`Self::https_url`].
+    pub async fn spawn_sqlite_tls(dir: &std::path::Path) -> Self {
+        crate::tls::certificates(dir).await;
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        Self::spawn_sqlite_with(|c| {
+            c.tls_cert = Some(cert);
+            c.tls_key = Some(key);
+        })
+        .await
+    }
+
+    /// `https://localhost:<port>`, for a service started by [`Self::spawn_sqlite_tls`].
+    pub fn https_url(&self) -> String {
+        format!("https://localhost:{}", self.addr.port())
+    }
+
     /// A connected client.
     pub async fn client(&self) -> VerificationClient<Channel> {
         VerificationClient::connect(self.url.clone())

@@ -87,3 +87,48 @@ async fn executor_acts_only_on_live_sessions_of_the_callers_organization() {
     exec.shutdown().await;
     v.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_executor_asks_an_https_verification_when_grpc_ca_trusts_it() {
+    if std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        return integration_tests::node::skip("openssl is not installed");
+    }
+    // Arrange: verification over TLS with a certificate for localhost from a test CA.
+    let dir = tempfile::tempdir().unwrap();
+    let v = TestVerification::spawn_sqlite_tls(dir.path()).await;
+    let org = v.create_org("acme").await;
+    let https = v.https_url();
+    let ca = dir.path().join("ca.pem").display().to_string();
+    let trusting = ExecutorOptions {
+        extra_args: vec!["--grpc-ca".into(), ca],
+        ..ExecutorOptions::default()
+    };
+    let exec = TestExecutor::spawn(&https, trusting).await;
+    let untrusting = TestExecutor::spawn(&https, ExecutorOptions::default()).await;
+    let unknown = || GetUrlRequest {
+        target: target(&org, "pbs_does_not_exist"),
+    };
+    // Act
+    let answered = exec.client().await.get_url(unknown()).await.unwrap_err();
+    let unreached = untrusting
+        .client()
+        .await
+        .get_url(unknown())
+        .await
+        .unwrap_err();
+    // Assert
+    assert_eq!(
+        answered.code(),
+        Code::NotFound,
+        "verification answered over TLS"
+    );
+    assert_eq!(
+        unreached.code(),
+        Code::Unavailable,
+        "a certificate no root vouches for is not accepted: {unreached:?}"
+    );
+}

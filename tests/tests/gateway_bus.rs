@@ -86,16 +86,7 @@ async fn a_second_message_socket_on_another_replica_supersedes_the_first() {
         return;
     };
     let c = cluster(&bus_url(&url)).await;
-    let mut first = c.messages(&c.b, "c1").await;
-    let mut second = c.messages(&c.a, "c1").await;
-    let closed = first.closed().await;
-    assert_eq!((closed.code, closed.reason.as_str()), (1000, "superseded"));
-    // The newer socket stays and still works.
-    second.send(json!({"kind": "take-control"})).await;
-    assert_eq!(
-        second.next_of_kind("control-state").await,
-        control_state("user", Value::Null)
-    );
+    c.supersede_across_replicas().await;
 }
 
 #[tokio::test]

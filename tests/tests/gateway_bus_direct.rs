@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 fn bus(url: &str, prefix: &str, shutdown: &CancellationToken) -> RedisBus {
     let options = RedisBusOptions {
         url: url.to_owned(),
+        ca: None,
         prefix: prefix.to_owned(),
         grace: Duration::from_millis(300),
         call_timeout: Duration::from_secs(5),

@@ -1,18 +1,20 @@
-//! `wss://` VNC upstreams: a real websockify serving TLS with a certificate from a test CA made
-//! by openssl for this test, in front of the recording RFB upstream. The gateway dials the
-//! allow-listed address, checks the certificate for the URL's host, and trusts the test's CA
-//! only when `--upstream-ca` names it.
+//! TLS towards the gateway's upstreams, with certificates from a test CA made by openssl for
+//! each test: `wss://` VNC upstreams (a real websockify serving TLS in front of the recording
+//! RFB upstream; the gateway checks the certificate for the URL's host and trusts the test's CA
+//! only when `--upstream-ca` names it), and an `https://` verification service (trusted only
+//! when `--grpc-ca` names the CA).
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use gateway::config::Config;
-use gateway::config::UpstreamCa;
 use gateway::rfb::encode;
 use integration_tests::gateway::{Closed, RecordingUpstream, TestGateway, UpstreamMode, WAIT};
 use integration_tests::node::skip;
+use integration_tests::tls::certificates;
 use integration_tests::verification::TestVerification;
+use service_kit::ca_file::CaFile;
 use tokio::process::{Child, Command};
 
 const BROWSER_PATH: &str = "/v1/stream/vnc/browser_session/";
@@ -20,68 +22,6 @@ const BROWSER_PATH: &str = "/v1/stream/vnc/browser_session/";
 fn tool(name: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
-}
-
-async fn openssl(args: &[&str], dir: &Path) {
-    let status = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .expect("openssl runs");
-    assert!(status.success(), "openssl {args:?}");
-}
-
-/// A test CA (`ca.pem`) and a server certificate it signed for `localhost` and 127.0.0.1
-/// (`cert.pem`, `key.pem`), written into `dir`. (A self-signed certificate is a CA certificate,
-/// which TLS clients refuse as a server certificate.)
-async fn certificates(dir: &Path) {
-    let rsa = ["-newkey", "rsa:2048", "-nodes"];
-    let ca = [
-        "req",
-        "-x509",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=browser-stream test CA",
-    ];
-    let ca_out = ["-keyout", "ca.key", "-out", "ca.pem"];
-    openssl(&[&ca[..], &rsa, &ca_out].concat(), dir).await;
-    let csr = [
-        "req",
-        "-subj",
-        "/CN=localhost",
-        "-keyout",
-        "key.pem",
-        "-out",
-        "cert.csr",
-    ];
-    openssl(&[&csr[..], &rsa].concat(), dir).await;
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    let sign = [
-        "x509",
-        "-req",
-        "-in",
-        "cert.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "cert.pem",
-    ];
-    openssl(&sign, dir).await;
 }
 
 /// websockify with TLS only, in front of `target`; returns the child and its port.
@@ -135,7 +75,7 @@ async fn a_wss_upstream_streams_when_its_ca_is_trusted_and_is_unreachable_otherw
     let path = format!("{BROWSER_PATH}{session}");
     let query = format!("client_id=c&apikey={key}");
     let mut config = Config::for_tests(verification.url.clone());
-    config.upstream_ca = Some(UpstreamCa::load(&dir.path().join("ca.pem")).unwrap());
+    config.upstream_ca = Some(CaFile::load(&dir.path().join("ca.pem")).unwrap());
     let trusting = TestGateway::spawn_with(config).await;
     let untrusting = TestGateway::spawn(&verification.url).await;
     // Act
@@ -152,6 +92,42 @@ async fn a_wss_upstream_streams_when_its_ca_is_trusted_and_is_unreachable_otherw
         Closed {
             code: 1011,
             reason: "upstream-unreachable".into()
+        },
+        "a certificate no root vouches for is not accepted"
+    );
+}
+
+#[tokio::test]
+async fn an_https_verification_authenticates_sockets_when_its_ca_is_trusted() {
+    if !tool("openssl") {
+        return skip("openssl is not installed");
+    }
+    // Arrange: verification serving gRPC over TLS with a certificate for localhost.
+    let dir = tempfile::tempdir().unwrap();
+    let verification = TestVerification::spawn_sqlite_tls(dir.path()).await;
+    let org = verification.create_org("org").await;
+    let api_key = verification.create_api_key(&org).await;
+    let upstream = RecordingUpstream::start(UpstreamMode::Quiet).await;
+    let session = verification
+        .create_browser_session(&org, Some(&upstream.vnc_url()), Some("http://127.0.0.1:9"))
+        .await;
+    let path = format!("{BROWSER_PATH}{session}");
+    let query = format!("client_id=c&apikey={api_key}");
+    let https = verification.https_url();
+    let mut config = Config::for_tests(https.clone());
+    config.grpc_ca = Some(CaFile::load(&dir.path().join("ca.pem")).unwrap());
+    let trusting = TestGateway::spawn_with(config).await;
+    let untrusting = TestGateway::spawn_with(Config::for_tests(https)).await;
+    // Act
+    let size = trusting.connect_vnc(&path, &query).await.handshake().await;
+    let refused = untrusting.connect_vnc(&path, &query).await.closed().await;
+    // Assert
+    assert_eq!(size, Ok((4, 3)), "authenticated over TLS, then relayed");
+    assert_eq!(
+        refused,
+        Closed {
+            code: 1013,
+            reason: "verification-unavailable".into()
         },
         "a certificate no root vouches for is not accepted"
     );

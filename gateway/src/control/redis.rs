@@ -116,7 +116,7 @@ impl RedisBus {
         tracker: TaskTracker,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let client = redis::Client::open(options.url.as_str())?;
+        let client = options::client(&options)?;
         let commands = Mutex::new(commands::Commands::connect(&client, &options)?);
         let shared = Arc::new(Shared {
             replica: uuid::Uuid::new_v4().simple().to_string(),

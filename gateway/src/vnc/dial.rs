@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use super::address::Upstream;
 use super::tls;
-use crate::config::UpstreamCa;
+use service_kit::ca_file::CaFile;
 
 /// A connected upstream byte stream.
 pub trait UpstreamIo: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -51,7 +51,7 @@ pub async fn dial(
     upstream: &Upstream,
     allow: &AllowList,
     timeout: Duration,
-    extra_roots: Option<&UpstreamCa>,
+    extra_roots: Option<&CaFile>,
     tracker: &TaskTracker,
     token: CancellationToken,
 ) -> Result<Box<dyn UpstreamIo>, DialError> {

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 
-use crate::config::UpstreamCa;
+use service_kit::ca_file::CaFile;
 
 /// The system's roots, read once per process (unreadable ones are skipped and logged).
 fn native_roots() -> &'static [CertificateDer<'static>] {
@@ -23,7 +23,7 @@ fn native_roots() -> &'static [CertificateDer<'static>] {
 }
 
 /// The client configuration for `wss://` upstreams: system roots plus `extra`.
-pub fn client_config(extra: Option<&UpstreamCa>) -> Result<Arc<ClientConfig>, rustls::Error> {
+pub fn client_config(extra: Option<&CaFile>) -> Result<Arc<ClientConfig>, rustls::Error> {
     let mut store = RootCertStore::empty();
     let (added, ignored) = store.add_parsable_certificates(native_roots().iter().cloned());
     tracing::trace!(roots.added = added, roots.ignored = ignored, "system roots");

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser};
 use secrecy::SecretString;
+use service_kit::ca_file::{parse_ca_file, CaFile};
 use service_kit::cli::ServeByDefault;
 use service_kit::grpc::TlsFiles;
 use service_kit::upstream::AllowList;
@@ -35,13 +36,18 @@ pub struct Config {
     /// Address the gRPC server listens on (port 0 picks a free port).
     #[arg(long, env = "CDP_EXECUTOR_LISTEN", default_value = "127.0.0.1:50052")]
     pub listen: SocketAddr,
-    /// The verification service (`http://ip:port`), which checks ownership and knows CDP URLs.
+    /// The verification service (`http://host:port`, or `https://` for TLS), which checks
+    /// ownership and knows CDP URLs.
     #[arg(
         long,
         env = "CDP_EXECUTOR_VERIFICATION_URL",
         default_value = "http://127.0.0.1:50051"
     )]
     pub verification_url: String,
+    /// PEM file of extra root certificates trusted for an `https://` verification URL, besides
+    /// the system's (read at startup; a bad file stops the executor).
+    #[arg(long, env = "CDP_EXECUTOR_GRPC_CA", value_parser = parse_ca_file)]
+    pub grpc_ca: Option<CaFile>,
     /// CIDRs CDP endpoints must resolve into (comma-separated); default loopback only.
     #[arg(
         long,
@@ -135,6 +141,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Verification URL.
     pub verification_url: String,
+    /// Extra roots for an `https://` verification URL.
+    pub grpc_ca: Option<CaFile>,
     /// Where CDP endpoints may be.
     pub upstream_allow: AllowList,
     /// Trust `cdp_url` in requests.
@@ -204,6 +212,7 @@ impl Config {
         Ok(Settings {
             listen: self.listen,
             verification_url: self.verification_url,
+            grpc_ca: self.grpc_ca,
             upstream_allow,
             trust_request_cdp_url: self.trust_request_cdp_url,
             service_token: self.service_token,

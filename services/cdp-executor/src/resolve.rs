@@ -77,17 +77,15 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    /// A resolver calling verification at `url` (connected lazily).
+    /// A resolver calling verification at `endpoint` (connected lazily).
     pub fn new(
-        url: &str,
+        endpoint: Endpoint,
         token: Option<&SecretString>,
         trust_request_cdp_url: bool,
         timeout: Duration,
         ttl: Duration,
     ) -> anyhow::Result<Self> {
-        let channel = Endpoint::from_shared(url.to_string())?
-            .connect_timeout(timeout)
-            .connect_lazy();
+        let channel = endpoint.connect_timeout(timeout).connect_lazy();
         let client = VerificationClient::with_interceptor(channel, AttachToken::new(token)?);
         Ok(Self {
             client,
@@ -205,10 +203,14 @@ mod tests {
         assert!(SessionKey::parse(Some(&target("o_1", "pbs_1", ""))).is_ok());
     }
 
+    fn unreachable() -> Endpoint {
+        service_kit::grpc_client::endpoint("http://127.0.0.1:1", None).unwrap()
+    }
+
     #[tokio::test]
     async fn cdp_urls_from_untrusted_callers_are_refused() {
         let resolver = Resolver::new(
-            "http://127.0.0.1:1",
+            unreachable(),
             None,
             false,
             Duration::from_secs(1),
@@ -220,7 +222,7 @@ mod tests {
             .await;
         assert!(matches!(refused, Err(ExecutorError::PermissionDenied(_))));
         let trusting = Resolver::new(
-            "http://127.0.0.1:1",
+            unreachable(),
             None,
             true,
             Duration::from_secs(1),
@@ -237,7 +239,7 @@ mod tests {
     #[tokio::test]
     async fn unreachable_verification_is_unavailable_not_a_hang() {
         let resolver = Resolver::new(
-            "http://127.0.0.1:1",
+            unreachable(),
             None,
             false,
             Duration::from_secs(2),

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use anyhow::Context;
 use proto::cdp::v1::cdp_executor_server::CdpExecutorServer;
 use service_kit::grpc::GrpcServer;
 use tokio::net::TcpListener;
@@ -40,8 +41,13 @@ impl Application {
         let metrics = Arc::new(Metrics::default());
         let tracker = TaskTracker::new();
         let token = CancellationToken::new();
-        let resolver = Arc::new(Resolver::new(
+        let verification = service_kit::grpc_client::endpoint(
             &settings.verification_url,
+            settings.grpc_ca.as_ref(),
+        )
+        .context("--verification-url")?;
+        let resolver = Arc::new(Resolver::new(
+            verification,
             settings.service_token.as_ref(),
             settings.trust_request_cdp_url,
             settings.pool.connect_timeout,

@@ -8,13 +8,17 @@
 //! - [`ready`]: the `listening on <addr>` line of the operator interface.
 //! - [`limits`]: the open-files limit, raised to the hard limit at start.
 //! - [`grpc`]: the gRPC server every service runs (token check, health, reflection, TLS).
+//! - [`ca_file`]: a PEM file of extra roots named by a flag, checked when parsed.
+//! - [`grpc_client`]: dialling another service (`http://`, or `https://` with `--grpc-ca`).
 //! - [`reflection`]: gRPC server reflection (v1 and v1alpha) limited to the served services.
 //! - [`sync`]: the one lock rule (a poisoned mutex is recovered, never a panic).
 //! - [`service_token`]: the internal-call token, checked by the callee and attached by callers.
 //! - [`upstream`]: the `--upstream-allow` list of CIDRs that upstream dials must stay inside.
 
+pub mod ca_file;
 pub mod cli;
 pub mod grpc;
+pub mod grpc_client;
 pub mod limits;
 pub mod ready;
 pub mod reflection;

@@ -2,14 +2,20 @@
 
 use std::time::Duration;
 
+use anyhow::bail;
+use service_kit::ca_file::CaFile;
+
 use super::{wire, DEFAULT_PREFIX};
 use crate::config::Config;
 
 /// How the Redis bus is set up.
 #[derive(Debug, Clone)]
 pub struct RedisBusOptions {
-    /// `redis://…` without the `prefix` query parameter.
+    /// `redis://…` or `rediss://…` (TLS), with or without `user:password@`, without the
+    /// `prefix` query parameter.
     pub url: String,
+    /// Roots trusted for a `rediss://` URL instead of the system's (`--bus-ca`).
+    pub ca: Option<CaFile>,
     /// Prefix of every key and channel.
     pub prefix: String,
     /// How long control outlives its holder's last socket.
@@ -39,8 +45,12 @@ impl RedisBusOptions {
         let (url, prefix) = wire::split_prefix(url, DEFAULT_PREFIX)?;
         let socket_ttl =
             ((config.ping_interval + config.pong_timeout) * 2).clamp(secs(2), secs(15));
+        if config.bus_ca.is_some() && !url.starts_with("rediss://") {
+            bail!("--bus-ca is for a rediss:// bus");
+        }
         Ok(Self {
             url,
+            ca: config.bus_ca.clone(),
             prefix,
             grace: config.control_grace,
             call_timeout: config.connect_timeout,
@@ -49,6 +59,22 @@ impl RedisBusOptions {
             heartbeat_interval: (config.connect_timeout / 2)
                 .clamp(Duration::from_millis(250), secs(5)),
         })
+    }
+}
+
+/// The client of the bus URL: `rediss://` dials TLS (rustls), checking the server's
+/// certificate against `--bus-ca` when given, else against the system's roots; a password in
+/// the URL authenticates every connection (`AUTH` on connect and reconnect).
+pub(super) fn client(options: &RedisBusOptions) -> redis::RedisResult<redis::Client> {
+    match &options.ca {
+        Some(ca) => redis::Client::build_with_tls(
+            options.url.as_str(),
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(ca.pem().to_vec()),
+            },
+        ),
+        None => redis::Client::open(options.url.as_str()),
     }
 }
 

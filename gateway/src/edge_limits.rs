@@ -1,0 +1,155 @@
+//! The per-address limits of the public edge: which address a request comes from (the peer,
+//! or behind `--trusted-proxies` the client their `X-Forwarded-For` names), and its budgets of
+//! failed authentications and ticket mints ([`AddressBudget`]).
+
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::http::HeaderMap;
+use ipnet::IpNet;
+use service_kit::sync::lock;
+
+use crate::address_budget::{AddressBudget, MAX_TRACKED};
+
+/// Most `X-Forwarded-For` entries looked at (a longer chain is a forged one).
+const MAX_FORWARDED_HOPS: usize = 16;
+
+/// The client address of a request from `peer`: the peer itself unless it is a trusted
+/// proxy; then the last `X-Forwarded-For` address that is not a trusted proxy (each proxy
+/// appends the address it saw, so entries left of the first untrusted one are the client's
+/// own claims). A malformed entry stops the walk at the last trusted hop.
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev().take(MAX_FORWARDED_HOPS) {
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            break;
+        };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    client
+}
+
+/// The failed-authentication and ticket-mint budgets of every client address.
+#[derive(Debug)]
+pub struct EdgeLimits {
+    failed_auth: Mutex<AddressBudget>,
+    tickets: Mutex<AddressBudget>,
+}
+
+impl EdgeLimits {
+    /// Budgets of `failures_per_minute` failed authentications and `tickets_per_minute`
+    /// ticket mints per address (0: unlimited).
+    pub fn new(failures_per_minute: u32, tickets_per_minute: u32) -> Self {
+        let now = Instant::now();
+        Self {
+            failed_auth: Mutex::new(AddressBudget::new(failures_per_minute, MAX_TRACKED, now)),
+            tickets: Mutex::new(AddressBudget::new(tickets_per_minute, MAX_TRACKED, now)),
+        }
+    }
+
+    /// Whether `address` may try to authenticate (it has failures left to spend).
+    pub fn may_authenticate(&self, address: IpAddr) -> bool {
+        lock(&self.failed_auth).allows(address, Instant::now())
+    }
+
+    /// Records a failed authentication of `address`.
+    pub fn failed_authentication(&self, address: IpAddr) {
+        lock(&self.failed_auth).spend(address, Instant::now());
+    }
+
+    /// Spends one ticket mint of `address`: `Err(seconds to wait)` when none is left.
+    pub fn mint_ticket(&self, address: IpAddr) -> Result<(), u64> {
+        let now = Instant::now();
+        let mut tickets = lock(&self.tickets);
+        if tickets.spend(address, now) {
+            Ok(())
+        } else {
+            Err(tickets.retry_after(address, now).max(1))
+        }
+    }
+
+    /// Seconds until `address` may authenticate again (at least 1).
+    pub fn auth_retry_after(&self, address: IpAddr) -> u64 {
+        lock(&self.failed_auth)
+            .retry_after(address, Instant::now())
+            .max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(forwarded: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for value in forwarded {
+            map.append("x-forwarded-for", value.parse().unwrap());
+        }
+        map
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+        // Arrange
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let forged = headers(&["198.51.100.1"]);
+        // Act, Assert: a direct client cannot pick its address.
+        assert_eq!(
+            client_address(ip("203.0.113.5"), &forged, &trusted),
+            ip("203.0.113.5")
+        );
+        assert_eq!(client_address(ip("10.1.2.3"), &forged, &[]), ip("10.1.2.3"));
+        // Behind the proxy chain, the first untrusted hop from the right is the client.
+        let chain = headers(&["1.1.1.1, 203.0.113.9", "10.0.0.7"]);
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &chain, &trusted),
+            ip("203.0.113.9")
+        );
+        // No header: the proxy itself; a malformed hop stops at the last trusted one.
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &HeaderMap::new(), &trusted),
+            ip("10.0.0.2")
+        );
+        let broken = headers(&["203.0.113.9, junk, 10.0.0.7"]);
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &broken, &trusted),
+            ip("10.0.0.7")
+        );
+    }
+
+    #[test]
+    fn failures_and_mints_are_separate_budgets() {
+        // Arrange
+        let limits = EdgeLimits::new(2, 1);
+        let a = ip("192.0.2.1");
+        // Act
+        limits.failed_authentication(a);
+        limits.failed_authentication(a);
+        let minted = limits.mint_ticket(a);
+        let minted_again = limits.mint_ticket(a);
+        // Assert
+        assert!(!limits.may_authenticate(a));
+        assert!(limits.may_authenticate(ip("192.0.2.2")));
+        assert_eq!(limits.auth_retry_after(a), 30);
+        assert_eq!(minted, Ok(()));
+        assert_eq!(minted_again, Err(60));
+    }
+}

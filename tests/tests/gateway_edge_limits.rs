@@ -1,0 +1,111 @@
+//! Per-address limits of the public edge (`--auth-failures-per-minute`,
+//! `--tickets-per-minute`, `--trusted-proxies`), against real verification: an address that
+//! spent its failed authentications is refused with `rate-limited` (sockets) or 429 (tickets)
+//! whatever it brings next, while other addresses are untouched. The gateway trusts loopback
+//! as its proxy here, so each test's `X-Forwarded-For` plays a different client.
+
+use integration_tests::gateway::{http_exchange, Closed, StreamWorld as World, UpstreamMode};
+
+const ATTACKER: &str = "198.51.100.7";
+const NEIGHBOUR: &str = "198.51.100.8";
+
+fn behind_loopback_proxy(config: &mut gateway::config::Config) {
+    config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+}
+
+async fn close_from(w: &World, address: &str, query: &str) -> Closed {
+    w.gateway
+        .connect_vnc_with_headers(&w.path(), query, &[("x-forwarded-for", address)])
+        .await
+        .closed()
+        .await
+}
+
+/// Mints a ticket for the world's session as `address`: (status, head, body).
+async fn mint_from(w: &World, address: &str, key: &str) -> (u16, String, String) {
+    let body = format!(
+        r#"{{"entity_kind":"browser_session","entity_id":"{}","scope":"control"}}"#,
+        w.session
+    );
+    http_exchange(
+        w.gateway.addr,
+        "POST",
+        "/v1/stream/tickets",
+        &[("x-api-key", key), ("x-forwarded-for", address)],
+        &body,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_address_out_of_failed_authentications_is_refused_even_with_a_good_key() {
+    // Arrange
+    let w = World::start_with(UpstreamMode::Quiet, |c| {
+        behind_loopback_proxy(c);
+        c.auth_failures_per_minute = 3;
+    })
+    .await;
+    let good = format!("client_id=c1&apikey={}", w.key);
+    // Act
+    let mut failures = Vec::new();
+    for n in 0..3 {
+        failures.push(close_from(&w, ATTACKER, &format!("client_id=b{n}&apikey=wrong")).await);
+    }
+    let limited = close_from(&w, ATTACKER, &good).await;
+    let (minted, head, _) = mint_from(&w, ATTACKER, &w.key).await;
+    let mut neighbour = w
+        .gateway
+        .connect_vnc_with_headers(&w.path(), &good, &[("x-forwarded-for", NEIGHBOUR)])
+        .await;
+    // Assert
+    let auth_failed = Closed {
+        code: 1002,
+        reason: "auth-failed".into(),
+    };
+    assert_eq!(failures, vec![auth_failed; 3]);
+    assert_eq!(
+        limited,
+        Closed {
+            code: 1008,
+            reason: "rate-limited".into()
+        }
+    );
+    assert_eq!(minted, 429, "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 20"),
+        "one failure comes back every 20 s at 3 per minute: {head}"
+    );
+    neighbour
+        .handshake()
+        .await
+        .expect("another address streams");
+}
+
+#[tokio::test]
+async fn ticket_mints_are_limited_per_address_and_bad_keys_spend_failures() {
+    // Arrange
+    let w = World::start_with(UpstreamMode::Quiet, |c| {
+        behind_loopback_proxy(c);
+        c.tickets_per_minute = 2;
+        c.auth_failures_per_minute = 1;
+    })
+    .await;
+    // Act
+    let first = mint_from(&w, ATTACKER, &w.key).await.0;
+    let second = mint_from(&w, ATTACKER, &w.key).await.0;
+    let (third, head, body) = mint_from(&w, ATTACKER, &w.key).await;
+    let neighbour = mint_from(&w, NEIGHBOUR, &w.key).await.0;
+    let wrong = mint_from(&w, NEIGHBOUR, "bsk_wrong").await.0;
+    let after_wrong = mint_from(&w, NEIGHBOUR, &w.key).await;
+    // Assert
+    assert_eq!((first, second), (201, 201));
+    assert_eq!(third, 429, "{body}");
+    assert!(body.contains("too many tickets"), "{body}");
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 30"),
+        "{head}"
+    );
+    assert_eq!((neighbour, wrong), (201, 401));
+    assert_eq!(after_wrong.0, 429, "{}", after_wrong.2);
+    assert!(after_wrong.2.contains("failed authentications"));
+}
