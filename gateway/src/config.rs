@@ -11,6 +11,7 @@ use ipnet::IpNet;
 use secrecy::SecretString;
 use service_kit::ca_file::{parse_ca_file, CaFile};
 use service_kit::cli::{parse_duration_or_zero, ServeByDefault};
+use service_kit::org_tokens::{parse_org_tokens, OrgTokens};
 use service_kit::upstream::AllowList;
 
 /// The `gateway` command line.
@@ -126,6 +127,10 @@ pub struct Config {
     /// pairs; the open-files limit must allow about 1.5 descriptors per socket).
     #[arg(long, env = "GATEWAY_MAX_SOCKETS", default_value_t = 20_000)]
     pub max_sockets: usize,
+    /// Most concurrent stream sockets of one organization on this replica, so one tenant
+    /// cannot take every `--max-sockets` permit (0: no cap).
+    #[arg(long, env = "GATEWAY_MAX_SOCKETS_PER_ORG", default_value_t = 5_000)]
+    pub max_sockets_per_org: usize,
     /// Most stream sockets being authenticated at once (a socket holds a stream permit of
     /// `--max-sockets` only once authorized, so unauthenticated upgrades never starve tenants).
     #[arg(long, env = "GATEWAY_MAX_AUTHENTICATING", default_value_t = 512)]
@@ -150,6 +155,11 @@ pub struct Config {
     /// gRPC control service.
     #[arg(long, env = "GATEWAY_SERVICE_TOKEN")]
     pub service_token: Option<SecretString>,
+    /// File of organization-scoped caller tokens for the gRPC control service
+    /// (`<token> <org_id>[,<org_id>…]` per line): a backend presenting one may name only its
+    /// organizations (PERMISSION_DENIED else).
+    #[arg(long, env = "GATEWAY_ORG_TOKENS", value_parser = parse_org_tokens)]
+    pub org_tokens: Option<OrgTokens>,
 }
 
 fn parse_allow_list(s: &str) -> Result<AllowList, String> {
@@ -187,12 +197,14 @@ impl Config {
             outbound_queue_bytes: 16 * 1024 * 1024,
             max_frame: 4 * 1024 * 1024,
             max_sockets: 1_000,
+            max_sockets_per_org: 5_000,
             max_authenticating: 512,
             auth_failures_per_minute: 30,
             tickets_per_minute: 120,
             trusted_proxies: Vec::new(),
             web_root: PathBuf::from("web"),
             service_token: None,
+            org_tokens: None,
         }
     }
 }

@@ -15,6 +15,7 @@
 //! - [`control`]: control state and pairing ([`control::ControlBus`]), and its gRPC service.
 //! - [`liveness`]: the one Watch stream; [`activity`]: RecordActivity batching.
 //! - [`verify`]: the verification client; [`executor`]: the cdp-executor client.
+//! - [`org_sockets`]: the per-organization socket cap.
 //! - [`metrics`]: Prometheus metrics; [`audit`]: audit events; [`entity`]: ids; [`caps`]: the
 //!   contract's size caps; [`fuzzing`]: the fuzz targets' entry points.
 
@@ -38,6 +39,7 @@ pub mod linger;
 pub mod liveness;
 pub mod message;
 pub mod metrics;
+pub mod org_sockets;
 pub mod startup;
 pub mod state;
 pub mod stream;

@@ -25,6 +25,7 @@ use crate::edge_limits::EdgeLimits;
 use crate::executor::Executor;
 use crate::liveness::Liveness;
 use crate::metrics::Metrics;
+use crate::org_sockets::OrgSockets;
 use crate::policy::Policy;
 use crate::state::{AppState, Shared};
 use crate::verify::Verifier;
@@ -96,6 +97,7 @@ impl Application {
             policy: Arc::new(Policy::default()),
             sockets: Arc::new(Semaphore::new(config.max_sockets)),
             authenticating: Arc::new(Semaphore::new(config.max_authenticating)),
+            org_sockets: OrgSockets::new(config.max_sockets_per_org),
             edge_limits: EdgeLimits::new(
                 config.auth_failures_per_minute,
                 config.tickets_per_minute,
@@ -144,6 +146,7 @@ impl Application {
                 listener: grpc,
                 tls: None,
                 service_token: config.service_token.clone(),
+                org_tokens: config.org_tokens.clone().unwrap_or_default(),
                 descriptor_set: proto::FILE_DESCRIPTOR_SET,
             };
             let service = ControlServer::new(ControlService::new(

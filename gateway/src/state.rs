@@ -14,6 +14,7 @@ use crate::edge_limits::EdgeLimits;
 use crate::executor::Executor;
 use crate::liveness::Liveness;
 use crate::metrics::Metrics;
+use crate::org_sockets::OrgSockets;
 use crate::policy::Policy;
 use crate::verify::Verifier;
 
@@ -65,4 +66,6 @@ pub struct Shared {
     pub authenticating: Arc<Semaphore>,
     /// Per-address budgets of failed authentications and ticket mints.
     pub edge_limits: EdgeLimits,
+    /// Open stream sockets per organization, capped.
+    pub org_sockets: Arc<OrgSockets>,
 }

@@ -18,6 +18,7 @@ use crate::entity::{
     ChannelKind, ClientId, EntityKey, EntityKind, Scope, SessionKey, StreamKey, MAX_ID_LEN,
 };
 use crate::linger;
+use crate::org_sockets::OrgSocket;
 use crate::state::AppState;
 use crate::verify::{Credential, Identity, LiveSession};
 
@@ -212,14 +213,14 @@ where
 }
 
 /// Admission: authorize within the bounded pool of sockets in authentication (unless the
-/// client address spent its failed authentications: `rate-limited`), then take a stream
-/// permit. A socket whose credential fails never holds a stream permit, not even while
+/// client address spent its failed authentications: `rate-limited`), then take a place in the
+/// organization's count and a stream permit (either full: `rate-limited`). A socket whose credential fails never holds a stream permit, not even while
 /// its close handshake lingers, so a flood of bad credentials cannot starve authorized sockets.
 async fn admit(
     state: &AppState,
     request: &StreamRequest,
     channel: ChannelKind,
-) -> Result<(Authorized, OwnedSemaphorePermit), CloseReason> {
+) -> Result<(Authorized, Admission), CloseReason> {
     let authorized = {
         let Ok(_authenticating) = state.authenticating.clone().try_acquire_owned() else {
             return Err(CloseReason::RateLimited);
@@ -237,12 +238,29 @@ async fn admit(
         }
         authorized?
     };
-    let permit = state
+    let org = state
+        .org_sockets
+        .acquire(&authorized.key.entity.organization_id)
+        .ok_or(CloseReason::RateLimited)?;
+    let stream = state
         .sockets
         .clone()
         .try_acquire_owned()
         .map_err(|_| CloseReason::RateLimited)?;
-    Ok((authorized, permit))
+    Ok((
+        authorized,
+        Admission {
+            _stream: stream,
+            _org: org,
+        },
+    ))
+}
+
+/// What an admitted socket holds while it streams: a stream permit of the replica and a place
+/// in its organization's count. Only dropping it matters: both are given back.
+pub struct Admission {
+    _stream: OwnedSemaphorePermit,
+    _org: OrgSocket,
 }
 
 /// Closes a socket that never streamed, with `reason`, and waits (bounded) for the client's

@@ -109,3 +109,60 @@ async fn ticket_mints_are_limited_per_address_and_bad_keys_spend_failures() {
     assert_eq!(after_wrong.0, 429, "{}", after_wrong.2);
     assert!(after_wrong.2.contains("failed authentications"));
 }
+
+#[tokio::test]
+async fn an_organization_at_its_socket_cap_is_rate_limited_while_others_stream() {
+    // Arrange: a cap of one socket per organization, and a second organization.
+    let w = World::start_with(UpstreamMode::Quiet, |c| c.max_sockets_per_org = 1).await;
+    let other = w.verification.create_org("other").await;
+    let other_key = w.verification.create_api_key(&other).await;
+    let other_upstream =
+        integration_tests::gateway::RecordingUpstream::start(UpstreamMode::Quiet).await;
+    let other_session = w
+        .verification
+        .create_browser_session(
+            &other,
+            Some(&other_upstream.vnc_url()),
+            Some("http://127.0.0.1:9"),
+        )
+        .await;
+    let query = |client: &str| format!("client_id={client}&apikey={}", w.key);
+    let mut first = w.gateway.connect_vnc(&w.path(), &query("c1")).await;
+    first.handshake().await.expect("the first socket streams");
+    // Act
+    let over = w.close_of(&w.path(), &query("c2")).await;
+    let mut other_socket = w
+        .gateway
+        .connect_vnc(
+            &format!("/v1/stream/vnc/browser_session/{other_session}"),
+            &format!("client_id=c1&apikey={other_key}"),
+        )
+        .await;
+    let other_streams = other_socket.handshake().await;
+    first.close().await;
+    let mut after_close = None;
+    for _ in 0..50 {
+        let mut again = w.gateway.connect_vnc(&w.path(), &query("c3")).await;
+        if again.handshake().await.is_ok() {
+            after_close = Some(again);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Assert
+    assert_eq!(
+        over,
+        Closed {
+            code: 1008,
+            reason: "rate-limited".into()
+        }
+    );
+    assert!(
+        other_streams.is_ok(),
+        "another organization is not capped by this one"
+    );
+    assert!(
+        after_close.is_some(),
+        "a closed socket gives its place back"
+    );
+}

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use futures::Stream;
 use futures::StreamExt;
 use proto::control::v1 as pb;
+use service_kit::org_tokens::Caller;
 use tokio_stream::wrappers::WatchStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
@@ -68,6 +69,7 @@ impl pb::control_server::Control for ControlService {
         &self,
         request: Request<pb::GetControlRequest>,
     ) -> Result<Response<pb::ControlState>, Status> {
+        Caller::check(&request, &request.get_ref().organization_id)?;
         let request = request.into_inner();
         let session = session_key(request.organization_id, request.browser_session_id)?;
         let state = self
@@ -84,6 +86,7 @@ impl pb::control_server::Control for ControlService {
         &self,
         request: Request<pb::WatchControlRequest>,
     ) -> Result<Response<Self::WatchControlStream>, Status> {
+        Caller::check(&request, &request.get_ref().organization_id)?;
         let request = request.into_inner();
         let session = session_key(request.organization_id, request.browser_session_id)?;
         let receiver = self

@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use service_kit::ca_file::{parse_ca_file, CaFile};
 use service_kit::cli::ServeByDefault;
 use service_kit::grpc::TlsFiles;
+use service_kit::org_tokens::{parse_org_tokens, OrgTokens};
 use service_kit::upstream::AllowList;
 
 use crate::guard::HostList;
@@ -62,6 +63,10 @@ pub struct Config {
     /// Token callers must present (`x-service-token`); also sent to verification.
     #[arg(long, env = "CDP_EXECUTOR_SERVICE_TOKEN")]
     pub service_token: Option<SecretString>,
+    /// File of organization-scoped caller tokens (`<token> <org_id>[,<org_id>…]` per line):
+    /// a backend presenting one may name only its organizations (PERMISSION_DENIED else).
+    #[arg(long, env = "CDP_EXECUTOR_ORG_TOKENS", value_parser = parse_org_tokens)]
+    pub org_tokens: Option<OrgTokens>,
     /// Deadline of one operation, in milliseconds.
     #[arg(
         long,
@@ -149,6 +154,8 @@ pub struct Settings {
     pub trust_request_cdp_url: bool,
     /// Service token.
     pub service_token: Option<SecretString>,
+    /// Organization-scoped caller tokens.
+    pub org_tokens: OrgTokens,
     /// Timeouts and bounds of the pool.
     pub pool: PoolSettings,
     /// Navigation guard lists.
@@ -216,6 +223,7 @@ impl Config {
             upstream_allow,
             trust_request_cdp_url: self.trust_request_cdp_url,
             service_token: self.service_token,
+            org_tokens: self.org_tokens.unwrap_or_default(),
             pool: PoolSettings {
                 connect_timeout: ms(self.connect_timeout_ms),
                 idle_timeout: ms(self.idle_timeout_ms.max(1)),

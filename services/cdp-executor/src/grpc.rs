@@ -10,6 +10,7 @@ use std::time::Duration;
 use futures::Stream;
 use proto::cdp::v1 as pb;
 use proto::cdp::v1::cdp_executor_server::CdpExecutor;
+use service_kit::org_tokens::Caller;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
@@ -100,6 +101,45 @@ impl GrpcHandler {
     }
 }
 
+/// The request of a caller that may act for the organization its target names
+/// (PERMISSION_DENIED otherwise: an organization token naming another organization).
+fn admitted<T: Targeted>(request: Request<T>) -> Result<T, Status> {
+    let organization = request
+        .get_ref()
+        .target()
+        .map_or("", |t| t.organization_id.as_str());
+    Caller::check(&request, organization)?;
+    Ok(request.into_inner())
+}
+
+/// A request that names a browser target.
+trait Targeted {
+    fn target(&self) -> Option<&pb::BrowserTarget>;
+}
+
+macro_rules! targeted {
+    ($($request:ty),* $(,)?) => {
+        $(impl Targeted for $request {
+            fn target(&self) -> Option<&pb::BrowserTarget> {
+                self.target.as_ref()
+            }
+        })*
+    };
+}
+
+targeted!(
+    pb::InsertTextRequest,
+    pb::GetSelectedTextRequest,
+    pb::GetUrlRequest,
+    pb::NavigateRequest,
+    pb::ReloadRequest,
+    pb::HistoryRequest,
+    pb::ScreenshotRequest,
+    pb::ClearRequest,
+    pb::ListTabsRequest,
+    pb::StreamUserEventsRequest,
+);
+
 /// The user-event stream handed to tonic: dropping it cancels the stream task.
 pub struct UserEventStream {
     inner: ReceiverStream<Result<pb::UserEvent, Status>>,
@@ -119,7 +159,7 @@ impl CdpExecutor for GrpcHandler {
         &self,
         r: Request<pb::InsertTextRequest>,
     ) -> Result<Response<pb::InsertTextResponse>, Status> {
-        let r = r.into_inner();
+        let r = admitted(r)?;
         if r.text.len() > crate::plan::MAX_TEXT_BYTES {
             let status = Status::from(ExecutorError::InvalidArgument("text is longer than 1 MiB"));
             self.metrics
@@ -137,7 +177,7 @@ impl CdpExecutor for GrpcHandler {
         &self,
         r: Request<pb::GetSelectedTextRequest>,
     ) -> Result<Response<pb::GetSelectedTextResponse>, Status> {
-        let r = r.into_inner();
+        let r = admitted(r)?;
         let (text, truncated) = self
             .with_browser("get_selected_text", r.target.as_ref(), |b| async move {
                 ops::selected_text(&b).await
@@ -153,7 +193,7 @@ impl CdpExecutor for GrpcHandler {
         &self,
         r: Request<pb::GetUrlRequest>,
     ) -> Result<Response<pb::GetUrlResponse>, Status> {
-        let r = r.into_inner();
+        let r = admitted(r)?;
         let url = self
             .with_browser("get_url", r.target.as_ref(), |b| async move {
                 ops::url(&b).await
@@ -166,7 +206,7 @@ impl CdpExecutor for GrpcHandler {
         &self,
         r: Request<pb::NavigateRequest>,
     ) -> Result<Response<pb::NavigateResponse>, Status> {
-        let r = r.into_inner();
+        let r = admitted(r)?;
         let guard = self.guard.clone();
         let url = self
             .with_navigation(
@@ -183,7 +223,7 @@ impl CdpExecutor for GrpcHandler {
         &self,
         r: Request<pb::ReloadRequest>,
     ) -> Result<Response<pb::NavigateResponse>, Status> {
-        let r = r.into_inner();
+        let r = admitted(r)?;
         let guard = self.guard.clone();
         let url = self
             .with_navigation(
@@ -200,7 +240,7 @@ impl CdpExecutor for GrpcHandler {
         &self,
         r: Request<pb::HistoryRequest>,
     ) -> Result<Response<pb::NavigateResponse>, Status> {
-        let r = r.into_inner();
+        let r = admitted(r)?;
         let guard = self.guard.clone();
         let url = self
             .with_navigation(
@@ -217,7 +257,7 @@ impl CdpExecutor for GrpcHandler {
         &self,
         r: Request<pb::HistoryRequest>,
     ) -> Result<Response<pb::NavigateResponse>, Status> {
-        let r = r.into_inner();
+        let r = admitted(r)?;
         let guard = self.guard.clone();
         let url = self
             .with_navigation(
@@ -234,7 +274,7 @@ impl CdpExecutor for GrpcHandler {
         &self,
         r: Request<pb::ScreenshotRequest>,
     ) -> Result<Response<pb::ScreenshotResponse>, Status> {
-        let r = r.into_inner();
+        let r = admitted(r)?;
         let data = self
             .with_browser("screenshot", r.target.as_ref(), |b| async move {
                 ops::screenshot(&b).await
@@ -250,7 +290,7 @@ impl CdpExecutor for GrpcHandler {
         &self,
         r: Request<pb::ClearRequest>,
     ) -> Result<Response<pb::ClearResponse>, Status> {
-        let r = r.into_inner();
+        let r = admitted(r)?;
         self.with_browser("clear_cookies", r.target.as_ref(), |b| async move {
             ops::clear_cookies(&b).await
         })
@@ -262,7 +302,7 @@ impl CdpExecutor for GrpcHandler {
         &self,
         r: Request<pb::ClearRequest>,
     ) -> Result<Response<pb::ClearResponse>, Status> {
-        let r = r.into_inner();
+        let r = admitted(r)?;
         self.with_browser("clear_history", r.target.as_ref(), |b| async move {
             ops::clear_history(&b).await
         })
@@ -274,7 +314,7 @@ impl CdpExecutor for GrpcHandler {
         &self,
         r: Request<pb::ClearRequest>,
     ) -> Result<Response<pb::ClearResponse>, Status> {
-        let r = r.into_inner();
+        let r = admitted(r)?;
         self.with_browser("clear_all_data", r.target.as_ref(), |b| async move {
             ops::clear_all_data(&b).await
         })
@@ -286,7 +326,7 @@ impl CdpExecutor for GrpcHandler {
         &self,
         r: Request<pb::ListTabsRequest>,
     ) -> Result<Response<pb::ListTabsResponse>, Status> {
-        let r = r.into_inner();
+        let r = admitted(r)?;
         let tabs = self
             .with_browser("list_tabs", r.target.as_ref(), |b| async move {
                 ops::list_tabs(&b).await
@@ -310,7 +350,7 @@ impl CdpExecutor for GrpcHandler {
         &self,
         r: Request<pb::StreamUserEventsRequest>,
     ) -> Result<Response<Self::StreamUserEventsStream>, Status> {
-        let r = r.into_inner();
+        let r = admitted(r)?;
         let (resolved, browser, lease) = tokio::time::timeout(self.timeout, async {
             let resolved = self.resolver.resolve(r.target.as_ref()).await?;
             let (browser, lease) = self.pool.get(&resolved).await?;

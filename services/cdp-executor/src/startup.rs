@@ -122,6 +122,7 @@ impl Application {
             listener,
             tls: settings.tls.clone(),
             service_token: settings.service_token.clone(),
+            org_tokens: settings.org_tokens.clone(),
             descriptor_set: proto::FILE_DESCRIPTOR_SET,
         };
         let stop = token.clone();

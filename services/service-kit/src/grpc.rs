@@ -18,6 +18,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
+use crate::org_tokens::OrgTokens;
 use crate::service_token::RequireToken;
 
 /// A PEM certificate chain and its private key, read when the server starts.
@@ -44,6 +45,8 @@ pub struct GrpcServer {
     pub tls: Option<TlsFiles>,
     /// The token callers must present (`None`: no check, the single-machine default).
     pub service_token: Option<SecretString>,
+    /// Tokens of callers that act for some organizations only (`--org-tokens`).
+    pub org_tokens: OrgTokens,
     /// The encoded descriptor set reflection reads the service's schema from.
     pub descriptor_set: &'static [u8],
 }
@@ -85,6 +88,7 @@ where
         listener,
         tls,
         service_token,
+        org_tokens,
         descriptor_set,
     } = server;
     require_token_off_loopback(&listener, service_token.as_ref())?;
@@ -110,7 +114,7 @@ where
         .add_service(reflection_v1alpha)
         .add_service(InterceptedService::new(
             service,
-            RequireToken::new(service_token),
+            RequireToken::with_org_tokens(service_token, org_tokens),
         ))
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),

@@ -13,6 +13,7 @@
 //! - [`reflection`]: gRPC server reflection (v1 and v1alpha) limited to the served services.
 //! - [`sync`]: the one lock rule (a poisoned mutex is recovered, never a panic).
 //! - [`service_token`]: the internal-call token, checked by the callee and attached by callers.
+//! - [`org_tokens`]: organization-scoped caller tokens and the [`org_tokens::Caller`] check.
 //! - [`upstream`]: the `--upstream-allow` list of CIDRs that upstream dials must stay inside.
 
 pub mod ca_file;
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod grpc;
 pub mod grpc_client;
 pub mod limits;
+pub mod org_tokens;
 pub mod ready;
 pub mod reflection;
 pub mod service_token;

@@ -1,39 +1,60 @@
 //! The token that internal gRPC calls carry (`x-service-token` metadata). A callee configured
-//! with `--service-token` refuses calls without it; a caller configured with it attaches it.
+//! with `--service-token` refuses calls without it (or without one of its `--org-tokens`,
+//! which act for their organizations only); a caller configured with it attaches it.
 
 use secrecy::{ExposeSecret, SecretString};
 use tonic::{metadata::MetadataValue, service::Interceptor, Request, Status};
 
+use crate::org_tokens::{Caller, OrgTokens};
+
 /// The metadata key the token travels in.
 pub const HEADER: &str = "x-service-token";
 
-/// Server side: checks the token when one is configured; passes every call when not.
+/// Server side: checks the token when one is configured; passes every call when not. The
+/// call carries the [`Caller`] it found as a request extension.
 #[derive(Clone, Default)]
 pub struct RequireToken {
     expected: Option<SecretString>,
+    org_tokens: OrgTokens,
 }
 
 impl RequireToken {
     /// `None` disables the check (single-machine default).
     pub fn new(expected: Option<SecretString>) -> Self {
-        Self { expected }
+        Self::with_org_tokens(expected, OrgTokens::default())
+    }
+
+    /// As [`Self::new`], also admitting `org_tokens` as callers for their organizations
+    /// (the check is then on even without a service token).
+    pub fn with_org_tokens(expected: Option<SecretString>, org_tokens: OrgTokens) -> Self {
+        Self {
+            expected,
+            org_tokens,
+        }
     }
 }
 
 impl Interceptor for RequireToken {
-    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
-        let Some(expected) = &self.expected else {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if self.expected.is_none() && self.org_tokens.is_empty() {
+            request.extensions_mut().insert(Caller::Service);
             return Ok(request);
-        };
+        }
         let presented = request.metadata().get(HEADER).and_then(|v| v.to_str().ok());
-        match presented {
-            Some(token)
+        let caller = match (presented, &self.expected) {
+            (Some(token), Some(expected))
                 if constant_time_eq(token.as_bytes(), expected.expose_secret().as_bytes()) =>
             {
-                Ok(request)
+                Caller::Service
             }
-            _ => Err(Status::unauthenticated("service token required")),
-        }
+            (Some(token), _) => match self.org_tokens.organizations(token) {
+                Some(orgs) => Caller::Organizations(orgs),
+                None => return Err(Status::unauthenticated("service token required")),
+            },
+            (None, _) => return Err(Status::unauthenticated("service token required")),
+        };
+        request.extensions_mut().insert(caller);
+        Ok(request)
     }
 }
 

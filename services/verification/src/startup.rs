@@ -175,6 +175,9 @@ impl Application {
             listener,
             tls: TlsFiles::from_flags(config.tls_cert.clone(), config.tls_key.clone()),
             service_token: config.service_token.clone(),
+            // Verification is called by the gateway and the executor only (the
+            // NetworkPolicies), both acting for any organization.
+            org_tokens: Default::default(),
             descriptor_set: proto::FILE_DESCRIPTOR_SET,
         };
         let result = service_kit::grpc::serve(
