@@ -131,6 +131,24 @@ pub struct Config {
     /// cannot take every `--max-sockets` permit (0: no cap).
     #[arg(long, env = "GATEWAY_MAX_SOCKETS_PER_ORG", default_value_t = 5_000)]
     pub max_sockets_per_org: usize,
+    /// Message channel frames one organization may send per second on this replica, over all
+    /// its sockets; a frame over it is answered with an `error` (`rate-limited`) and not acted
+    /// on (0: no limit).
+    #[arg(
+        long,
+        env = "GATEWAY_MESSAGE_FRAMES_PER_SECOND_PER_ORG",
+        default_value_t = 1_000
+    )]
+    pub message_frames_per_second_per_org: u32,
+    /// VNC input events (keys, pointer moves and clicks, cut text) one organization may send
+    /// per second on this replica, over all its sockets; over it the socket closes with
+    /// `rate-limited` (0: no limit).
+    #[arg(
+        long,
+        env = "GATEWAY_INPUT_EVENTS_PER_SECOND_PER_ORG",
+        default_value_t = 20_000
+    )]
+    pub input_events_per_second_per_org: u32,
     /// Most stream sockets being authenticated at once (a socket holds a stream permit of
     /// `--max-sockets` only once authorized, so unauthenticated upgrades never starve tenants).
     #[arg(long, env = "GATEWAY_MAX_AUTHENTICATING", default_value_t = 512)]
@@ -198,6 +216,8 @@ impl Config {
             max_frame: 4 * 1024 * 1024,
             max_sockets: 1_000,
             max_sockets_per_org: 5_000,
+            message_frames_per_second_per_org: 1_000,
+            input_events_per_second_per_org: 20_000,
             max_authenticating: 512,
             auth_failures_per_minute: 30,
             tickets_per_minute: 120,

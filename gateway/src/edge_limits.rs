@@ -1,6 +1,7 @@
 //! The per-address limits of the public edge: which address a request comes from (the peer,
 //! or behind `--trusted-proxies` the client their `X-Forwarded-For` names), and its budgets of
-//! failed authentications and ticket mints ([`AddressBudget`]).
+//! failed authentications and ticket mints ([`Budget`] per minute). IPv6 addresses count per
+//! /64: one host owns one.
 
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -10,7 +11,7 @@ use axum::http::HeaderMap;
 use ipnet::IpNet;
 use service_kit::sync::lock;
 
-use crate::address_budget::{AddressBudget, MAX_TRACKED};
+use crate::budget::{Budget, MAX_TRACKED};
 
 /// Most `X-Forwarded-For` entries looked at (a longer chain is a forged one).
 const MAX_FORWARDED_HOPS: usize = 16;
@@ -46,8 +47,8 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> I
 /// The failed-authentication and ticket-mint budgets of every client address.
 #[derive(Debug)]
 pub struct EdgeLimits {
-    failed_auth: Mutex<AddressBudget>,
-    tickets: Mutex<AddressBudget>,
+    failed_auth: Mutex<Budget<IpAddr>>,
+    tickets: Mutex<Budget<IpAddr>>,
 }
 
 impl EdgeLimits {
@@ -56,37 +57,52 @@ impl EdgeLimits {
     pub fn new(failures_per_minute: u32, tickets_per_minute: u32) -> Self {
         let now = Instant::now();
         Self {
-            failed_auth: Mutex::new(AddressBudget::new(failures_per_minute, MAX_TRACKED, now)),
-            tickets: Mutex::new(AddressBudget::new(tickets_per_minute, MAX_TRACKED, now)),
+            failed_auth: Mutex::new(Budget::per_minute(failures_per_minute, MAX_TRACKED, now)),
+            tickets: Mutex::new(Budget::per_minute(tickets_per_minute, MAX_TRACKED, now)),
         }
     }
 
     /// Whether `address` may try to authenticate (it has failures left to spend).
     pub fn may_authenticate(&self, address: IpAddr) -> bool {
-        lock(&self.failed_auth).allows(address, Instant::now())
+        lock(&self.failed_auth).allows(owner(address), Instant::now())
     }
 
     /// Records a failed authentication of `address`.
     pub fn failed_authentication(&self, address: IpAddr) {
-        lock(&self.failed_auth).spend(address, Instant::now());
+        lock(&self.failed_auth).spend(owner(address), Instant::now());
     }
 
     /// Spends one ticket mint of `address`: `Err(seconds to wait)` when none is left.
     pub fn mint_ticket(&self, address: IpAddr) -> Result<(), u64> {
         let now = Instant::now();
         let mut tickets = lock(&self.tickets);
-        if tickets.spend(address, now) {
+        if tickets.spend(owner(address), now) {
             Ok(())
         } else {
-            Err(tickets.retry_after(address, now).max(1))
+            Err(tickets.retry_after(owner(address), now).max(1))
         }
     }
 
     /// Seconds until `address` may authenticate again (at least 1).
     pub fn auth_retry_after(&self, address: IpAddr) -> u64 {
         lock(&self.failed_auth)
-            .retry_after(address, Instant::now())
+            .retry_after(owner(address), Instant::now())
             .max(1)
+    }
+}
+
+/// The address that stands for one client: IPv4 as is, IPv6 by its /64 (an IPv4-mapped
+/// IPv6 address is its IPv4 address).
+fn owner(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(bits.into())
+            }
+        },
     }
 }
 
@@ -151,5 +167,28 @@ mod tests {
         assert_eq!(limits.auth_retry_after(a), 30);
         assert_eq!(minted, Ok(()));
         assert_eq!(minted_again, Err(60));
+    }
+
+    /// Records a failure of `address`; whether it still had one to spend.
+    fn spend(limits: &EdgeLimits, address: &str) -> bool {
+        let allowed = limits.may_authenticate(ip(address));
+        limits.failed_authentication(ip(address));
+        allowed
+    }
+
+    #[test]
+    fn ipv6_addresses_of_one_slash_64_share_a_budget_and_mapped_ipv4_is_ipv4() {
+        // Arrange
+        let limits = EdgeLimits::new(1, 0);
+        // Act
+        let first = spend(&limits, "2001:db8:1:2::1");
+        let same_host = spend(&limits, "2001:db8:1:2:ffff::9");
+        let other_host = spend(&limits, "2001:db8:1:3::1");
+        spend(&limits, "198.51.100.1");
+        let mapped = spend(&limits, "::ffff:198.51.100.1");
+        // Assert
+        assert!(first && other_host);
+        assert!(!same_host, "one /64 is one client");
+        assert!(!mapped, "::ffff:198.51.100.1 is 198.51.100.1");
     }
 }

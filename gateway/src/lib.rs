@@ -3,7 +3,7 @@
 //! # Layout
 //! - [`rfb`]: pure RFB framing (handshake and client→server messages); no I/O, no tokio.
 //! - [`policy`]: the pure input policy: (control, key state, platform, message) → verdict.
-//! - [`address_budget`]: pure per-address token buckets (failed authentications, ticket mints).
+//! - [`budget`]: pure keyed token buckets (the edge's per-address and per-organization rates).
 //! - [`config`]: flags and env vars; [`startup`]: bind, run, drain; [`state`]: what handlers share.
 //! - [`http`]: the axum router (the channels' routes, tickets, health, metrics, web root);
 //!   [`tickets`]: stream tickets; [`edge_limits`]: client addresses and their budgets.
@@ -15,11 +15,11 @@
 //! - [`control`]: control state and pairing ([`control::ControlBus`]), and its gRPC service.
 //! - [`liveness`]: the one Watch stream; [`activity`]: RecordActivity batching.
 //! - [`verify`]: the verification client; [`executor`]: the cdp-executor client.
-//! - [`org_sockets`]: the per-organization socket cap.
+//! - [`org_sockets`], [`org_limits`]: the per-organization socket cap and rates.
 //! - [`metrics`]: Prometheus metrics; [`audit`]: audit events; [`entity`]: ids; [`caps`]: the
 //!   contract's size caps; [`fuzzing`]: the fuzz targets' entry points.
 
-pub mod address_budget;
+pub mod budget;
 pub mod policy;
 pub mod rfb;
 
@@ -39,6 +39,7 @@ pub mod linger;
 pub mod liveness;
 pub mod message;
 pub mod metrics;
+pub mod org_limits;
 pub mod org_sockets;
 pub mod startup;
 pub mod state;

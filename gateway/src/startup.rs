@@ -25,6 +25,7 @@ use crate::edge_limits::EdgeLimits;
 use crate::executor::Executor;
 use crate::liveness::Liveness;
 use crate::metrics::Metrics;
+use crate::org_limits::OrgLimits;
 use crate::org_sockets::OrgSockets;
 use crate::policy::Policy;
 use crate::state::{AppState, Shared};
@@ -98,6 +99,10 @@ impl Application {
             sockets: Arc::new(Semaphore::new(config.max_sockets)),
             authenticating: Arc::new(Semaphore::new(config.max_authenticating)),
             org_sockets: OrgSockets::new(config.max_sockets_per_org),
+            org_limits: Arc::new(OrgLimits::new(
+                config.message_frames_per_second_per_org,
+                config.input_events_per_second_per_org,
+            )),
             edge_limits: EdgeLimits::new(
                 config.auth_failures_per_minute,
                 config.tickets_per_minute,

@@ -14,6 +14,7 @@ use crate::edge_limits::EdgeLimits;
 use crate::executor::Executor;
 use crate::liveness::Liveness;
 use crate::metrics::Metrics;
+use crate::org_limits::OrgLimits;
 use crate::org_sockets::OrgSockets;
 use crate::policy::Policy;
 use crate::verify::Verifier;
@@ -68,4 +69,6 @@ pub struct Shared {
     pub edge_limits: EdgeLimits,
     /// Open stream sockets per organization, capped.
     pub org_sockets: Arc<OrgSockets>,
+    /// Message frames and input events per second per organization.
+    pub org_limits: Arc<OrgLimits>,
 }

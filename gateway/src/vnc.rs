@@ -28,7 +28,7 @@ use tracing::Instrument;
 use self::address::resolve_upstream;
 use self::filter::Effect;
 use self::relay::{RelayConfig, RelayContext, WsFrame};
-use self::rfb_filter::RfbFilter;
+use self::rfb_filter::{InputRate, RfbFilter};
 use crate::close::{CloseReason, CloseSlot};
 use crate::config::Config;
 use crate::control::PairEvent;
@@ -126,6 +126,10 @@ async fn stream(
         platform,
         auth.view_only(),
         state.metrics.clone(),
+        Some(InputRate {
+            limits: state.org_limits.clone(),
+            organization_id: auth.key.entity.organization_id.clone(),
+        }),
     );
     let (effects_tx, effects_rx) = mpsc::channel::<Effect>(EFFECT_QUEUE);
     state

@@ -166,3 +166,75 @@ async fn an_organization_at_its_socket_cap_is_rate_limited_while_others_stream()
         "a closed socket gives its place back"
     );
 }
+
+#[tokio::test]
+async fn an_organization_over_its_message_rate_gets_rate_limited_errors_and_keeps_its_socket() {
+    // Arrange: two Message frames a second for the organization.
+    let w = World::start_with(UpstreamMode::Quiet, |c| {
+        c.message_frames_per_second_per_org = 2;
+    })
+    .await;
+    let url = w.gateway.ws_url(
+        &integration_tests::message::path("browser_session", &w.session),
+        &format!("client_id=c1&apikey={}", w.key),
+    );
+    let mut messages = integration_tests::message::MessageClient::connect(&url).await;
+    messages.next_of_kind("control-state").await;
+    // Act: six frames at once, each answered with an error (an unknown kind, or the rate).
+    for _ in 0..6 {
+        messages
+            .send(serde_json::json!({"kind": "no-such-kind"}))
+            .await;
+    }
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        let error = messages.next_of_kind("error").await;
+        answers.push(error["message"].as_str().unwrap_or_default().to_owned());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    messages
+        .send(serde_json::json!({"kind": "take-control"}))
+        .await;
+    let later = messages.next_of_kind("control-state").await;
+    // Assert
+    let limited = answers.iter().filter(|m| *m == "rate-limited").count();
+    assert!(
+        answers[..2].iter().all(|m| m != "rate-limited"),
+        "{answers:?}"
+    );
+    assert!(
+        limited >= 3,
+        "frames over the rate are refused: {answers:?}"
+    );
+    assert_eq!(
+        later["interactor"], "user",
+        "the socket lives on once the rate allows"
+    );
+}
+
+#[tokio::test]
+async fn a_vnc_socket_over_its_organizations_input_rate_closes_with_rate_limited() {
+    // Arrange
+    let w = World::start_with(UpstreamMode::Quiet, |c| {
+        c.input_events_per_second_per_org = 3;
+    })
+    .await;
+    let mut vnc = w
+        .gateway
+        .connect_vnc(&w.path(), &format!("client_id=c1&apikey={}", w.key))
+        .await;
+    vnc.handshake().await.expect("handshake");
+    // Act
+    for _ in 0..10 {
+        vnc.send(&gateway::rfb::encode::pointer_event(0, 1, 1))
+            .await;
+    }
+    // Assert
+    assert_eq!(
+        vnc.closed().await,
+        Closed {
+            code: 1008,
+            reason: "rate-limited".into()
+        }
+    );
+}

@@ -140,6 +140,11 @@ async fn read_loop(
             },
             frame = stream.next() => {
                 *lock(last_heard) = Instant::now();
+                let data = matches!(frame, Some(Ok(Message::Text(_) | Message::Binary(_))));
+                if data && !ctx.state.org_limits.message_frame(&ctx.auth.key.entity.organization_id) {
+                    ctx.outbox.send(kinds::Outbound::error(None, "rate-limited")).await;
+                    continue;
+                }
                 match frame {
                     Some(Ok(Message::Text(text))) => match kinds::parse(&text) {
                         Ok(message) => Box::pin(handle::inbound(ctx, message)).await,

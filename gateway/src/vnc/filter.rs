@@ -40,6 +40,9 @@ pub enum FilterError {
     /// `upstream-unreachable` (1011), we could not serve the viewer.
     #[error("upstream RFB failure: {0}")]
     Upstream(String),
+    /// The organization's input events went over their rate: close with `rate-limited`.
+    #[error("input events over the organization's rate")]
+    RateLimited,
 }
 
 impl FilterError {
@@ -48,6 +51,7 @@ impl FilterError {
         match self {
             FilterError::Client(_) => CloseReason::ProtocolError,
             FilterError::Upstream(_) => CloseReason::UpstreamUnreachable,
+            FilterError::RateLimited => CloseReason::RateLimited,
         }
     }
 }

@@ -14,8 +14,9 @@ use bytes::BytesMut;
 
 use super::filter::{FilterError, FilterOutput, InputFilter};
 use crate::metrics::Metrics;
+use crate::org_limits::OrgLimits;
 use crate::policy::{self, Platform, Policy, SessionCtx};
-use crate::rfb::{Decoder, Handshake, Limits, RfbError, Side, Status};
+use crate::rfb::{Decoder, Handshake, Limits, MessageKind, RfbError, Side, Status};
 
 enum Phase {
     Handshake(Box<Handshake>),
@@ -34,6 +35,15 @@ pub struct RfbFilter {
     policy: Arc<Policy>,
     ctx: SessionCtx,
     metrics: Arc<Metrics>,
+    input_rate: Option<InputRate>,
+}
+
+/// The organization's input rate a socket's key, pointer and cut-text messages spend.
+pub struct InputRate {
+    /// The replica's per-organization rates.
+    pub limits: Arc<OrgLimits>,
+    /// The socket's organization.
+    pub organization_id: String,
 }
 
 impl RfbFilter {
@@ -44,6 +54,7 @@ impl RfbFilter {
         platform: Platform,
         view_only: bool,
         metrics: Arc<Metrics>,
+        input_rate: Option<InputRate>,
     ) -> Self {
         let mut ctx = SessionCtx::new(platform);
         // Nothing is held yet, so there is nothing to release.
@@ -53,6 +64,7 @@ impl RfbFilter {
             policy,
             ctx,
             metrics,
+            input_rate,
         }
     }
 
@@ -77,6 +89,19 @@ impl RfbFilter {
                 Err(error) => return Err(self.fail(&error)),
             };
             self.metrics.rfb_message(msg.name());
+            if let Some(rate) = &self.input_rate {
+                let input = matches!(
+                    msg.kind(),
+                    MessageKind::Key(_)
+                        | MessageKind::Pointer(_)
+                        | MessageKind::QemuKey(_)
+                        | MessageKind::ClientCutText(_)
+                );
+                if input && !rate.limits.input_event(&rate.organization_id) {
+                    self.phase = Phase::Failed;
+                    return Err(FilterError::RateLimited);
+                }
+            }
             let verdict = policy::decide(&self.policy, &mut self.ctx, &msg, now);
             self.metrics.verdict(verdict.rule.as_str());
             if let Some(bytes) = verdict.outgoing(&msg) {

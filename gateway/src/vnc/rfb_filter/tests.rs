@@ -11,6 +11,7 @@ fn filter() -> RfbFilter {
         Platform::Linux,
         false,
         Arc::new(Metrics::new()),
+        None,
     )
 }
 
@@ -67,4 +68,46 @@ fn a_refusal_is_the_upstream_s_failure_and_a_bad_client_version_the_client_s() {
     g.on_server_bytes(b"RFB 003.008\n", &mut out).unwrap();
     let error = g.on_client_bytes(b"RFB 009.000\n", &mut out).unwrap_err();
     assert_eq!(error.close_reason(), CloseReason::ProtocolError);
+}
+
+#[test]
+fn input_over_the_organizations_rate_fails_with_rate_limited_and_other_messages_do_not_spend() {
+    // Arrange: a filter past the handshake, its organization allowed 2 input events a second.
+    let limits = Arc::new(OrgLimits::new(0, 2));
+    let mut f = RfbFilter::new(
+        Arc::new(Policy::default()),
+        Limits::default(),
+        Platform::Linux,
+        false,
+        Arc::new(Metrics::new()),
+        Some(InputRate {
+            limits: limits.clone(),
+            organization_id: "org_a".into(),
+        }),
+    );
+    let mut out = FilterOutput::default();
+    f.on_server_bytes(b"RFB 003.008\n", &mut out).unwrap();
+    f.on_client_bytes(b"RFB 003.008\n", &mut out).unwrap();
+    f.on_server_bytes(&[1, 1], &mut out).unwrap();
+    f.on_client_bytes(&[1], &mut out).unwrap();
+    f.on_server_bytes(&[0, 0, 0, 0], &mut out).unwrap();
+    f.on_client_bytes(&[1], &mut out).unwrap();
+    f.on_server_bytes(&server_init(), &mut out).unwrap();
+    assert!(f.handshake_done());
+    // Act
+    let fbur = encode::framebuffer_update_request(true, 0, 0, 4, 3);
+    let updates = (0..5).all(|_| f.on_client_bytes(&fbur, &mut out).is_ok());
+    let two = (0..2).all(|_| {
+        f.on_client_bytes(&encode::pointer_event(0, 1, 1), &mut out)
+            .is_ok()
+    });
+    let third = f.on_client_bytes(&encode::key_event(true, 0x61), &mut out);
+    // Assert
+    assert!(updates, "update requests are not input");
+    assert!(two);
+    assert_eq!(third.unwrap_err().close_reason(), CloseReason::RateLimited);
+    assert!(
+        limits.input_event("org_b"),
+        "another organization has its own rate"
+    );
 }

@@ -21,6 +21,7 @@ fn filter() -> RfbFilter {
         Platform::Linux,
         false,
         Arc::new(Metrics::new()),
+        None,
     )
 }
 
