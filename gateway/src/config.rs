@@ -93,6 +93,10 @@ pub struct Config {
     /// How long shutdown waits for sockets to close before exiting.
     #[arg(long, env = "GATEWAY_DRAIN_GRACE", default_value = "10s", value_parser = parse_duration_or_zero)]
     pub drain_grace: Duration,
+    /// How long streams go on while verification is unreachable (nobody could tell them their
+    /// entity ended); past it they close with `verification-unavailable` (0: never).
+    #[arg(long, env = "GATEWAY_VERIFICATION_OUTAGE_GRACE", default_value = "60s", value_parser = parse_duration_or_zero)]
+    pub verification_outage_grace: Duration,
     /// Deadline of every call to verification.
     #[arg(long, env = "GATEWAY_VERIFICATION_TIMEOUT", default_value = "5s", value_parser = parse_duration_or_zero)]
     pub verification_timeout: Duration,
@@ -206,6 +210,7 @@ impl Config {
             control_grace: ms(5_000),
             drain_grace: ms(3_000),
             verification_timeout: ms(3_000),
+            verification_outage_grace: ms(60_000),
             executor_timeout: ms(15_000),
             upstream_ca: None,
             grpc_ca: None,

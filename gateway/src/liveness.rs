@@ -2,10 +2,15 @@
 //! [`LivenessGuard`] for its entity (refcounted: the entity is added on the first socket and
 //! removed after the last); when verification says the entity ended, every guard's `ended`
 //! token fires at once. A broken stream is re-opened with backoff and everything re-added.
+//! Streams go on while verification is unreachable, for at most `--verification-outage-grace`:
+//! past it, every guard's `unverifiable` token fires (the sockets close with
+//! `verification-unavailable`), since nobody could tell them that their entity ended.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use proto::verification::v1 as pb;
 use tokio::sync::mpsc;
@@ -30,6 +35,9 @@ pub struct Liveness {
     commands: mpsc::Sender<pb::WatchRequest>,
     /// Cancelled to force the stream task to re-open (after a lost command).
     resync: Arc<Mutex<CancellationToken>>,
+    /// Cancelled when verification has been unreachable for longer than the grace, then
+    /// replaced for the sockets admitted after.
+    outage: Arc<Mutex<CancellationToken>>,
 }
 
 #[derive(Default)]
@@ -54,6 +62,8 @@ pub struct LivenessGuard {
     generation: u64,
     /// Fires when the entity stops being live.
     pub ended: CancellationToken,
+    /// Fires when verification stayed unreachable past the outage grace.
+    pub unverifiable: CancellationToken,
 }
 
 impl Drop for LivenessGuard {
@@ -63,16 +73,23 @@ impl Drop for LivenessGuard {
 }
 
 impl Liveness {
-    /// Starts the stream task on `tracker` (ends with `shutdown`).
-    pub fn start(client: Client, tracker: &TaskTracker, shutdown: CancellationToken) -> Self {
+    /// Starts the stream task on `tracker` (ends with `shutdown`); sockets are told when
+    /// verification stayed unreachable for `outage_grace` (zero: never).
+    pub fn start(
+        client: Client,
+        tracker: &TaskTracker,
+        shutdown: CancellationToken,
+        outage_grace: Duration,
+    ) -> Self {
         let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
         let liveness = Self {
             entries: Arc::default(),
             commands,
             resync: Arc::new(Mutex::new(CancellationToken::new())),
+            outage: Arc::new(Mutex::new(CancellationToken::new())),
         };
         let task = liveness.clone();
-        tracker.spawn(async move { task.run(client, rx, shutdown).await });
+        tracker.spawn(async move { task.run(client, rx, shutdown, outage_grace).await });
         liveness
     }
 
@@ -104,6 +121,7 @@ impl Liveness {
             entity,
             generation,
             ended,
+            unverifiable: lock(&self.outage).clone(),
         }
     }
 
@@ -152,26 +170,55 @@ impl Liveness {
         client: Client,
         mut commands: mpsc::Receiver<pb::WatchRequest>,
         shutdown: CancellationToken,
+        outage_grace: Duration,
     ) {
         let mut backoff = Duration::from_millis(100);
+        // Since when no Watch stream has been open (None: one is, or the outage was told).
+        let mut down_since: Option<Instant> = None;
         while !shutdown.is_cancelled() {
             let resync = {
                 let mut slot = lock(&self.resync);
                 *slot = CancellationToken::new();
                 slot.clone()
             };
-            match self
-                .session(client.clone(), &mut commands, &shutdown, &resync)
-                .await
-            {
+            let mut opened = false;
+            let result = self
+                .session(
+                    client.clone(),
+                    &mut commands,
+                    &shutdown,
+                    &resync,
+                    &mut opened,
+                )
+                .await;
+            if opened {
+                down_since = None;
+            }
+            match result {
                 Ok(()) => backoff = Duration::from_millis(100),
                 Err(status) => {
-                    tracing::warn!(grpc.code = ?status.code(), "watch stream broke; reconnecting")
+                    tracing::warn!(grpc.code = ?status.code(), "watch stream broke; reconnecting");
+                    down_since.get_or_insert_with(Instant::now);
                 }
             }
+            let wake = Instant::now() + backoff;
+            let told = down_since
+                .filter(|_| !outage_grace.is_zero())
+                .map(|since| since + outage_grace);
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(backoff) => {}
+                () = tokio::time::sleep_until(wake) => {}
+                () = tokio::time::sleep_until(told.unwrap_or(wake)), if told.is_some_and(|t| t < wake) => {}
+            }
+            if told.is_some_and(|t| t <= Instant::now()) {
+                tracing::warn!(
+                    grace = ?outage_grace,
+                    "verification unreachable past the outage grace; closing the sockets it watched"
+                );
+                let old = std::mem::take(&mut *lock(&self.outage));
+                old.cancel();
+                down_since = None;
+                continue;
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
@@ -184,6 +231,7 @@ impl Liveness {
         commands: &mut mpsc::Receiver<pb::WatchRequest>,
         shutdown: &CancellationToken,
         resync: &CancellationToken,
+        opened: &mut bool,
     ) -> Result<(), tonic::Status> {
         // Commands queued before this stream are covered by the snapshot below.
         while commands.try_recv().is_ok() {}
@@ -200,6 +248,7 @@ impl Liveness {
             });
         }
         let mut events = client.watch(ReceiverStream::new(rx)).await?.into_inner();
+        *opened = true;
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),

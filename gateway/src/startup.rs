@@ -93,7 +93,12 @@ impl Application {
             )),
         };
         let state = AppState::new(Shared {
-            liveness: Liveness::start(verifier.client(), &tracker, shutdown.clone()),
+            liveness: Liveness::start(
+                verifier.client(),
+                &tracker,
+                shutdown.clone(),
+                config.verification_outage_grace,
+            ),
             activity: ActivityReporter::default(),
             policy: Arc::new(Policy::default()),
             sockets: Arc::new(Semaphore::new(config.max_sockets)),

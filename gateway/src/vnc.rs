@@ -161,6 +161,7 @@ async fn stream(
             () = close.token().cancelled() => {}
             () = state.shutdown.cancelled() => close.close(CloseReason::Draining),
             () = liveness.ended.cancelled() => close.close(CloseReason::EntityFinished),
+            () = liveness.unverifiable.cancelled() => close.close(CloseReason::VerificationUnavailable),
             () = registration.superseded.cancelled() => close.close(CloseReason::Superseded),
         }
     };

@@ -103,6 +103,7 @@ async fn start() -> (Liveness, mpsc::Receiver<Connection>, CancellationToken) {
             client,
             &tokio_util::task::TaskTracker::new(),
             shutdown.clone(),
+            Duration::ZERO,
         ),
         rx,
         shutdown,

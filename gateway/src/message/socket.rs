@@ -82,6 +82,7 @@ pub async fn run(state: AppState, socket: WebSocket, auth: Authorized) -> CloseR
             () = close.token().cancelled() => {}
             () = state.shutdown.cancelled() => close.close(CloseReason::Draining),
             () = liveness.ended.cancelled() => close.close(CloseReason::EntityFinished),
+            () = liveness.unverifiable.cancelled() => close.close(CloseReason::VerificationUnavailable),
             () = superseded.cancelled() => close.close(CloseReason::Superseded),
         }
     };
