@@ -13,6 +13,7 @@
 //! 3. [`ControlBus::take_control`] / [`ControlBus::cede_control`] change the holder (latest
 //!    wins); every subscriber of the session sees the change through its watch.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use futures::future::BoxFuture;
@@ -20,9 +21,11 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::entity::{ChannelKind, ClientId, SessionKey, StreamKey};
+use crate::handoff::{Handoff, HandoffSwap};
 use crate::policy::Platform;
 
 pub mod grpc;
+pub mod handoffs;
 pub mod memory;
 pub mod redis;
 
@@ -67,6 +70,11 @@ pub struct ControlState {
     /// Increases with every take/cede/expiry (also when nothing changed), so a subscriber can
     /// tell that a `control-state` must be sent again.
     pub generation: u64,
+    /// The session's latest handoff, open or ended ([`crate::handoff`]).
+    pub handoff: Option<Arc<Handoff>>,
+    /// Increases with every change of `handoff` (control changes leave it alone, so a
+    /// subscriber tells a handoff change from a `control-state` to send).
+    pub handoff_generation: u64,
 }
 
 impl ControlState {
@@ -78,7 +86,19 @@ impl ControlState {
             previous_holder: None,
             changed_at: SystemTime::now(),
             generation: 0,
+            handoff: None,
+            handoff_generation: 0,
         }
+    }
+
+    /// Whether this state is newer than `current` (both generations only ever grow).
+    pub fn is_newer_than(&self, current: &Self) -> bool {
+        self.generation > current.generation || self.handoff_generation > current.handoff_generation
+    }
+
+    /// The open handoff, if any.
+    pub fn open_handoff(&self) -> Option<&Handoff> {
+        self.handoff.as_deref().filter(|h| h.is_open())
     }
 
     /// Whether `client_id` holds user control.
@@ -177,4 +197,16 @@ pub trait ControlBus: Send + Sync + 'static {
         channel: ChannelKind,
         event: PairEvent,
     ) -> BoxFuture<'_, Result<bool, BusError>>;
+
+    /// Applies `swap` to the session's handoff atomically with its control state:
+    /// `Ok(Ok(state))` when applied, `Ok(Err(state))` (the current state) when its condition
+    /// did not hold. Every subscriber of the session sees an applied change.
+    fn swap_handoff(
+        &self,
+        session: &SessionKey,
+        swap: HandoffSwap,
+    ) -> BoxFuture<'_, Result<Result<ControlState, ControlState>, BusError>>;
+
+    /// How many sockets of the session are open now, on every replica.
+    fn viewers(&self, session: &SessionKey) -> BoxFuture<'_, Result<usize, BusError>>;
 }

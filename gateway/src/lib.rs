@@ -34,6 +34,7 @@ pub mod entity;
 pub mod executor;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod handoff;
 pub mod http;
 pub mod linger;
 pub mod liveness;

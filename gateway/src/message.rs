@@ -19,10 +19,12 @@
 //! - [`handle`]: what each inbound kind does; control inline, operations spawned.
 //! - [`ops`]: browser operations through the executor, and their error texts.
 //! - [`exfiltration`]: user events from the executor as `exfiltrated-event`.
+//! - [`handoff`]: `handoff-requested`/`handoff-ended` out, `handoff-complete` in.
 
 pub mod ctx;
 pub mod exfiltration;
 pub mod handle;
+pub mod handoff;
 pub mod kinds;
 pub mod ops;
 pub mod outbox;

@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 use crate::activity::ActivityReporter;
 use crate::config::Config;
 use crate::control::grpc::ControlService;
+use crate::control::handoffs::Handoffs;
 use crate::control::memory::MemoryBus;
 use crate::control::ControlBus;
 use crate::edge_limits::EdgeLimits;
@@ -159,8 +160,16 @@ impl Application {
                 org_tokens: config.org_tokens.clone().unwrap_or_default(),
                 descriptor_set: proto::FILE_DESCRIPTOR_SET,
             };
+            let handoffs = Handoffs::new(
+                state.bus.clone(),
+                state.verifier.clone(),
+                state.liveness.clone(),
+                state.tracker.clone(),
+                state.shutdown.clone(),
+            );
             let service = ControlServer::new(ControlService::new(
                 state.bus.clone(),
+                handoffs,
                 state.shutdown.clone(),
             ));
             service_kit::grpc::serve(server, service, state.shutdown.clone().cancelled_owned())

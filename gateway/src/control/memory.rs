@@ -18,6 +18,7 @@ use super::{
     BusError, ControlBus, ControlReason, ControlState, PairEvent, Registration, INBOX_CAPACITY,
 };
 use crate::entity::{ChannelKind, ClientId, SessionKey, StreamKey};
+use crate::handoff::HandoffSwap;
 
 /// Pairing and control state in this process.
 #[derive(Clone)]
@@ -216,6 +217,7 @@ impl MemoryBus {
         let holder_left = last && entry.state.borrow().is_held_by(&key.client_id);
         let unused = entry.sockets_by_client.is_empty()
             && entry.state.borrow().holder.is_none()
+            && entry.state.borrow().open_handoff().is_none()
             && entry.state.receiver_count() == 0;
         if unused {
             inner.sessions.remove(session);
@@ -224,6 +226,48 @@ impl MemoryBus {
         if holder_left {
             self.start_grace(session.clone(), key.client_id.clone());
         }
+    }
+
+    fn swap_now(
+        &self,
+        session: &SessionKey,
+        swap: HandoffSwap,
+    ) -> Result<ControlState, ControlState> {
+        let mut inner = self.lock();
+        let entry = inner
+            .sessions
+            .entry(session.clone())
+            .or_insert_with(SessionEntry::new);
+        let current = entry.state.borrow().clone();
+        let (new, cede) = match swap {
+            HandoffSwap::Open(new) if current.open_handoff().is_none() => (new, None),
+            HandoffSwap::Update { id, new, by_holder }
+                if current.open_handoff().is_some_and(|h| h.id == id)
+                    && by_holder.as_deref().is_none_or(|c| {
+                        current.holder.as_ref().is_some_and(|h| h.as_str() == c)
+                    }) =>
+            {
+                (new, by_holder)
+            }
+            _ => return Err(current),
+        };
+        entry.state.send_modify(|state| {
+            state.handoff = Some(std::sync::Arc::new(new));
+            state.handoff_generation += 1;
+        });
+        if cede.is_some() {
+            // The person finished: control goes back to the agent.
+            return Ok(entry.set(None, ControlReason::Ceded));
+        }
+        let state = entry.state.borrow().clone();
+        Ok(state)
+    }
+
+    fn viewers_now(&self, session: &SessionKey) -> usize {
+        self.lock()
+            .sessions
+            .get(session)
+            .map_or(0, |e| e.sockets_by_client.values().sum())
     }
 
     fn send_now(&self, key: &StreamKey, channel: ChannelKind, event: PairEvent) -> bool {
@@ -326,6 +370,20 @@ impl ControlBus for MemoryBus {
     ) -> BoxFuture<'_, Result<bool, BusError>> {
         let sent = self.send_now(key, channel, event);
         async move { Ok(sent) }.boxed()
+    }
+
+    fn swap_handoff(
+        &self,
+        session: &SessionKey,
+        swap: HandoffSwap,
+    ) -> BoxFuture<'_, Result<Result<ControlState, ControlState>, BusError>> {
+        let result = self.swap_now(session, swap);
+        async move { Ok(result) }.boxed()
+    }
+
+    fn viewers(&self, session: &SessionKey) -> BoxFuture<'_, Result<usize, BusError>> {
+        let count = self.viewers_now(session);
+        async move { Ok(count) }.boxed()
     }
 }
 

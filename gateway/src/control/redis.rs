@@ -6,12 +6,15 @@
 //! # Data model (every key and channel starts with the prefix, default `browser-stream:`)
 //! - `ctl:<session>` hash: `h` holder (absent: the agent), `p` previous holder, `r` reason,
 //!   `t` changed_at (ms, Redis clock), `g` generation (at least the Redis clock in ms, so it
-//!   keeps growing across a Redis restart), `d` grace deadline (ms). Expires 24 h
+//!   keeps growing across a Redis restart), `d` grace deadline (ms), `o` the latest handoff
+//!   record (JSON, [`crate::handoff::Handoff`]), `hg` its generation (grows like `g`). Expires 24 h
 //!   after its last change or socket refresh.
 //! - `sock:<slot>` string: the socket id (`<replica>:<nonce>`) registered for a stream key and
 //!   channel kind, with a TTL refreshed while the socket is open.
 //! - `live:<session>:<client_id>` sorted set: that client's open sockets, scored by the time
 //!   their liveness runs out (refreshed with the slot).
+//! - `viewers:<session>` sorted set: every open socket of the session, scored like `live:`
+//!   (a handoff that times out with none is `NO_VIEWER`).
 //! - `grace` sorted set: sessions whose holder must be checked again, scored by when (expires
 //!   24 h after its last addition, so a forgotten prefix empties itself).
 //! - Channels `control` (every change of every session, the Lua script publishes it) and
@@ -46,6 +49,7 @@ use tokio_util::task::TaskTracker;
 
 use super::{BusError, ControlState, PairEvent, Registration, INBOX_CAPACITY};
 use crate::entity::{ChannelKind, ClientId, SessionKey, StreamKey};
+use crate::handoff::HandoffSwap;
 
 mod background;
 mod bus_impl;
@@ -172,9 +176,14 @@ impl Shared {
             return;
         };
         sender.send_if_modified(|current| {
-            let newer = state.generation > current.generation
+            let newer = state.is_newer_than(current)
                 || (force
-                    && (state.generation, &state.holder) != (current.generation, &current.holder));
+                    && (state.generation, state.handoff_generation, &state.holder)
+                        != (
+                            current.generation,
+                            current.handoff_generation,
+                            &current.holder,
+                        ));
             if newer {
                 *current = state;
             }
@@ -221,6 +230,34 @@ impl Shared {
         let payload: String = self.invoke(call(op, &id, [client_id.to_string()])).await?;
         self.apply_payload(payload.as_bytes(), false)
             .ok_or(BusError)
+    }
+
+    async fn swap_handoff(
+        &self,
+        session: &SessionKey,
+        swap: HandoffSwap,
+    ) -> Result<Result<ControlState, ControlState>, BusError> {
+        let id = wire::session_id(session);
+        let args = match swap {
+            HandoffSwap::Open(new) => ["open".into(), String::new(), new.encode(), String::new()],
+            HandoffSwap::Update { id, new, by_holder } => [
+                "update".into(),
+                id,
+                new.encode(),
+                by_holder.unwrap_or_default(),
+            ],
+        };
+        let (applied, payload): (i64, String) = self.invoke(call("handoff", &id, args)).await?;
+        let state = self
+            .apply_payload(payload.as_bytes(), false)
+            .ok_or(BusError)?;
+        Ok(if applied == 1 { Ok(state) } else { Err(state) })
+    }
+
+    async fn viewers(&self, session: &SessionKey) -> Result<usize, BusError> {
+        let id = wire::session_id(session);
+        let count: i64 = self.invoke(call("viewers", &id, [])).await?;
+        Ok(usize::try_from(count).unwrap_or(0))
     }
 
     /// Tells the socket `old` (this replica's or another's) that it was superseded.

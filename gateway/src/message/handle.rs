@@ -8,7 +8,7 @@ use service_kit::sync::lock;
 
 use super::ctx::Ctx;
 use super::kinds::{Inbound, Interactor, Outbound};
-use super::{exfiltration, ops};
+use super::{exfiltration, handoff, ops};
 use crate::close::CloseReason;
 use crate::control::PairEvent;
 use crate::entity::ChannelKind;
@@ -54,6 +54,11 @@ pub async fn inbound(ctx: &Arc<Ctx>, message: Inbound) {
         Inbound::RecordingCaptureResume => ctx.pause_user_events(false),
         // The executor's stream re-arms itself on navigations and new tabs.
         Inbound::RecordingRearmCapture => {}
+        Inbound::HandoffComplete {
+            handoff_id,
+            success,
+            note,
+        } => handoff::complete(ctx, &handoff_id, success, note).await,
         operation => spawn_operation(ctx, operation).await,
     }
 }
@@ -67,7 +72,10 @@ async fn take_control(ctx: &Arc<Ctx>) {
         .await
     {
         // Every Message socket of the session (this one included) learns it through its watch.
-        Ok(_) => ctx.audit("take-control"),
+        Ok(state) => {
+            ctx.audit("take-control");
+            handoff::accept(ctx, &state).await;
+        }
         Err(error) => {
             tracing::warn!(error.message = %error, "take-control not applied");
             ctx.close.close(CloseReason::BusUnavailable);

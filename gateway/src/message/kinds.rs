@@ -88,6 +88,16 @@ pub enum Inbound {
     RecordingCaptureResume,
     /// Re-arm capture; the executor's stream survives navigations, so this is a no-op.
     RecordingRearmCapture,
+    /// The controlling person finished the open handoff (`success: false` is `DECLINED`).
+    HandoffComplete {
+        /// The handoff of `handoff-requested`.
+        handoff_id: String,
+        /// Whether they did what was asked.
+        success: bool,
+        /// For the agent (at most 2,000 characters; never logged).
+        #[serde(default)]
+        note: Option<String>,
+    },
 }
 
 impl Inbound {
@@ -115,6 +125,7 @@ impl Inbound {
             Self::RecordingCapturePause => "recording-capture-pause",
             Self::RecordingCaptureResume => "recording-capture-resume",
             Self::RecordingRearmCapture => "recording-rearm-capture",
+            Self::HandoffComplete { .. } => "handoff-complete",
         }
     }
 
@@ -143,12 +154,13 @@ impl Inbound {
                 | Self::ClearCookies
                 | Self::ClearHistory
                 | Self::ClearAllData
+                | Self::HandoffComplete { .. }
         )
     }
 }
 
 /// Every inbound kind name, to tell an unknown kind from a known one with bad fields.
-const INBOUND_KINDS: [&str; 21] = [
+const INBOUND_KINDS: [&str; 22] = [
     "take-control",
     "cede-control",
     "client-info",
@@ -170,6 +182,7 @@ const INBOUND_KINDS: [&str; 21] = [
     "recording-capture-pause",
     "recording-capture-resume",
     "recording-rearm-capture",
+    "handoff-complete",
 ];
 
 /// Who drives the browser, as a `control-state` tells one socket.
@@ -249,6 +262,22 @@ pub enum Outbound {
         /// Every page target.
         tabs: Vec<TabInfo>,
     },
+    /// The agent asks for help (sent on connect too while a handoff is open).
+    HandoffRequested {
+        /// Answer with it in `handoff-complete`.
+        handoff_id: String,
+        /// What to do.
+        instructions: String,
+        /// When it times out (RFC 3339, UTC).
+        deadline: String,
+    },
+    /// A handoff this socket was shown ended.
+    HandoffEnded {
+        /// The handoff.
+        handoff_id: String,
+        /// `DONE`, `DECLINED`, `TIMED_OUT`, `CANCELLED`, `NO_VIEWER` or `ENTITY_FINISHED`.
+        outcome: String,
+    },
     /// A request failed; the channel goes on.
     Error {
         /// The kind that failed, or null when it could not be read.
@@ -283,6 +312,8 @@ impl Outbound {
             Self::Screenshot { .. } => "screenshot",
             Self::ExfiltratedEvent { .. } => "exfiltrated-event",
             Self::BrowserTabs { .. } => "browser-tabs",
+            Self::HandoffRequested { .. } => "handoff-requested",
+            Self::HandoffEnded { .. } => "handoff-ended",
             Self::Error { .. } => "error",
         }
     }

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ctx::{Ctx, MAX_CONCURRENT_OPS};
 use super::handle;
+use super::handoff::Shown;
 use super::kinds;
 use super::outbox::{run_writer, Bounds, Keepalive, Outbox};
 use crate::close::{CloseReason, CloseSlot};
@@ -113,8 +114,14 @@ async fn read_loop(
     let token = ctx.close.token().clone();
     // `control-state` on connect, before any frame is read (so it always precedes the answer
     // to this socket's own first take-control); later changes come through the watch.
-    let initial = ctx.control_state(&control.borrow_and_update());
-    ctx.outbox.send(initial).await;
+    let mut shown = Shown::default();
+    let first = control.borrow_and_update().clone();
+    ctx.outbox.send(ctx.control_state(&first)).await;
+    for notice in shown.notices(&first) {
+        ctx.outbox.send(notice).await;
+    }
+    // A handoff change alone is not a change of control: no `control-state` for it.
+    let mut last_control = (first.generation, first.holder.clone());
     let mut control_open = true;
     let mut inbox_open = true;
     loop {
@@ -133,7 +140,14 @@ async fn read_loop(
                     // The user-event stream records the controlling user only.
                     ctx.stop_user_events();
                 }
-                ctx.outbox.send(ctx.control_state(&state)).await;
+                let now = (state.generation, state.holder.clone());
+                if now != last_control {
+                    last_control = now;
+                    ctx.outbox.send(ctx.control_state(&state)).await;
+                }
+                for notice in shown.notices(&state) {
+                    ctx.outbox.send(notice).await;
+                }
             }
             event = inbox.recv(), if inbox_open => match event {
                 Some(event) => Box::pin(handle::pair_event(ctx, event)).await,

@@ -10,6 +10,7 @@ local GRACE = P .. 'grace'
 local CHANNEL = P .. 'control'
 
 local function ctl_key(s) return P .. 'ctl:' .. s end
+local function viewers_key(s) return P .. 'viewers:' .. s end
 local function live_key(s, client) return P .. 'live:' .. s .. ':' .. client end
 local function opt(v) if v then return v end return nil end
 -- Generations follow the Redis clock (ms) and always grow, so they keep growing across a
@@ -25,9 +26,9 @@ local function schedule(s, at)
 end
 
 local function current(s)
-  local f = redis.call('HMGET', ctl_key(s), 'h', 'p', 'r', 't', 'g')
+  local f = redis.call('HMGET', ctl_key(s), 'h', 'p', 'r', 't', 'g', 'o', 'hg')
   return cjson.encode({s = s, h = opt(f[1]), p = opt(f[2]), r = f[3] or '',
-    t = tonumber(f[4]) or 0, g = tonumber(f[5]) or 0})
+    t = tonumber(f[4]) or 0, g = tonumber(f[5]) or 0, o = opt(f[6]), hg = tonumber(f[7]) or 0})
 end
 
 local function publish(s)
@@ -103,6 +104,8 @@ elseif op == 'register' then
   local live = live_key(sess, client)
   redis.call('ZADD', live, now + ttl_ms, id)
   redis.call('PEXPIRE', live, ttl_ms)
+  redis.call('ZADD', viewers_key(sess), now + ttl_ms, id)
+  redis.call('PEXPIRE', viewers_key(sess), ttl_ms)
   if check(sess) then publish(sess) end
   return {old or '', current(sess)}
 elseif op == 'refresh' then
@@ -111,20 +114,54 @@ elseif op == 'refresh' then
   local cur = redis.call('GET', sock)
   if cur == id or (reclaim and not cur) then redis.call('SET', sock, id, 'PX', ttl_ms) end
   local live = live_key(sess, client)
+  local viewers = viewers_key(sess)
   if reclaim then
     redis.call('ZADD', live, now + ttl_ms, id)
+    redis.call('ZADD', viewers, now + ttl_ms, id)
   else
     redis.call('ZADD', live, 'XX', now + ttl_ms, id)
+    redis.call('ZADD', viewers, 'XX', now + ttl_ms, id)
   end
   redis.call('PEXPIRE', live, ttl_ms)
+  redis.call('PEXPIRE', viewers, ttl_ms)
   redis.call('PEXPIRE', ctl_key(sess), STATE_TTL_MS)
   return 1
 elseif op == 'deregister' then
   local sock, id, client = P .. 'sock:' .. ARGV[6], ARGV[7], ARGV[8]
   if redis.call('GET', sock) == id then redis.call('DEL', sock) end
   redis.call('ZREM', live_key(sess, client), id)
+  redis.call('ZREM', viewers_key(sess), id)
   if check(sess) then publish(sess) end
   return 1
+elseif op == 'viewers' then
+  redis.call('ZREMRANGEBYSCORE', viewers_key(sess), '-inf', now)
+  return redis.call('ZCARD', viewers_key(sess))
+elseif op == 'handoff' then
+  -- ARGV: mode ('open' or 'update'), the id that must be open (update), the new record
+  -- (JSON, built by the gateway), the client that must hold control ('' for none).
+  local key = ctl_key(sess)
+  local mode, id, record, by = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+  local stored = redis.call('HGET', key, 'o')
+  -- A missing field is `false` in Redis Lua, not nil.
+  local open = stored and cjson.decode(stored)
+  if open and open['end'] ~= nil then open = false end
+  local ok
+  if mode == 'open' then
+    ok = not open
+  else
+    ok = open and open['id'] == id and (by == '' or redis.call('HGET', key, 'h') == by)
+  end
+  if not ok then return {0, current(sess)} end
+  redis.call('HSET', key, 'o', record)
+  local hg = math.max((tonumber(redis.call('HGET', key, 'hg')) or 0) + 1, now)
+  redis.call('HSET', key, 'hg', string.format('%d', hg))
+  redis.call('PEXPIRE', key, STATE_TTL_MS)
+  -- The person finished: control goes back to the agent.
+  if by ~= '' then
+    change(sess, nil, 'ceded')
+    check(sess)
+  end
+  return {1, publish(sess)}
 elseif op == 'lookup' then
   return redis.call('GET', P .. 'sock:' .. ARGV[6]) or ''
 elseif op == 'sweep' then

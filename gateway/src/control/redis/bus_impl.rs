@@ -7,6 +7,7 @@ use tokio::sync::watch;
 use super::RedisBus;
 use crate::control::{BusError, ControlBus, ControlState, PairEvent, Registration};
 use crate::entity::{ChannelKind, ClientId, SessionKey, StreamKey};
+use crate::handoff::HandoffSwap;
 
 impl ControlBus for RedisBus {
     fn register(
@@ -64,5 +65,19 @@ impl ControlBus for RedisBus {
     ) -> BoxFuture<'_, Result<bool, BusError>> {
         let key = key.clone();
         async move { self.shared.send_to_pair(&key, channel, event).await }.boxed()
+    }
+
+    fn swap_handoff(
+        &self,
+        session: &SessionKey,
+        swap: HandoffSwap,
+    ) -> BoxFuture<'_, Result<Result<ControlState, ControlState>, BusError>> {
+        let session = session.clone();
+        async move { self.shared.swap_handoff(&session, swap).await }.boxed()
+    }
+
+    fn viewers(&self, session: &SessionKey) -> BoxFuture<'_, Result<usize, BusError>> {
+        let session = session.clone();
+        async move { self.shared.viewers(&session).await }.boxed()
     }
 }

@@ -91,6 +91,28 @@ fn an_agent_state_without_holder_decodes_and_unknown_reasons_are_rejected() {
 }
 
 #[test]
+fn a_state_carries_its_handoff_record_and_a_malformed_record_rejects_the_payload() {
+    let s = serde_json::to_string(&session_id(&session("o", "p"))).unwrap();
+    let handoff = crate::handoff::Handoff::open(
+        "h1".into(),
+        "log \"in\" ü".into(),
+        std::time::Duration::from_secs(5),
+        std::time::SystemTime::now(),
+    )
+    .unwrap();
+    let record = serde_json::to_string(&handoff.encode()).unwrap();
+    let payload = format!(r#"{{"s":{s},"r":"","g":2,"o":{record},"hg":9}}"#);
+    let (_, state) = decode_state(payload.as_bytes()).expect("decodes");
+    assert_eq!(state.handoff.as_deref(), Some(&handoff));
+    assert_eq!(state.handoff_generation, 9);
+    let bad = format!(r#"{{"s":{s},"r":"","g":2,"o":"{{}}","hg":9}}"#);
+    assert!(decode_state(bad.as_bytes()).is_none());
+    // No record: none.
+    let none = format!(r#"{{"s":{s},"r":"","g":2}}"#);
+    assert_eq!(decode_state(none.as_bytes()).unwrap().1.handoff, None);
+}
+
+#[test]
 fn replica_messages_round_trip_every_pair_event() {
     for event in [
         PairEvent::CopiedText("hé \"quoted\"".into()),

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::control::{ControlReason, ControlState, PairEvent};
 use crate::entity::{ChannelKind, ClientId, SessionKey, StreamKey};
+use crate::handoff::Handoff;
 use crate::policy::Platform;
 
 /// Longest pub/sub payload sent or decoded: a `copied-text` of the largest clipboard text the
@@ -67,7 +68,8 @@ pub fn parse_socket_id(id: &str) -> Option<(&str, u64)> {
 
 /// A control state as the Lua script encodes it (cjson): `s` session id, `h` holder,
 /// `p` previous holder, `r` reason (`""` for none), `t` changed_at in ms since the epoch
-/// (0: never changed), `g` generation.
+/// (0: never changed), `g` generation, `o` the handoff record (its JSON, as a string) and
+/// `hg` the handoff generation.
 #[derive(Debug, Deserialize)]
 struct WireState {
     s: String,
@@ -81,6 +83,10 @@ struct WireState {
     t: f64,
     #[serde(default)]
     g: f64,
+    #[serde(default)]
+    o: Option<String>,
+    #[serde(default)]
+    hg: f64,
 }
 
 /// Decodes a state payload into its session and state; `None` when malformed.
@@ -113,6 +119,12 @@ pub fn decode_state(payload: &[u8]) -> Option<(SessionKey, ControlState)> {
         previous_holder: client(wire.p)?,
         changed_at,
         generation: wire.g.max(0.0) as u64,
+        handoff: match wire.o {
+            None => None,
+            // Only the gateway writes records, so one that does not decode is a bad payload.
+            Some(record) => Some(std::sync::Arc::new(Handoff::decode(&record)?)),
+        },
+        handoff_generation: wire.hg.max(0.0) as u64,
     };
     Some((session, state))
 }

@@ -232,6 +232,7 @@ fn every_inbound_kind_name_round_trips_and_only_browser_changes_and_reads_need_c
             "client-info" => json!({"kind": name, "platform": "linux"}),
             "ask-for-clipboard-response" | "clipboard-paste" => json!({"kind": name, "text": ""}),
             "navigate" => json!({"kind": name, "url": "https://a.example"}),
+            "handoff-complete" => json!({"kind": name, "handoff_id": "h", "success": true}),
             _ => json!({"kind": name}),
         };
         let parsed = parse(&text.to_string()).unwrap_or_else(|e| panic!("{name}: {e:?}"));
@@ -248,6 +249,7 @@ fn every_inbound_kind_name_round_trips_and_only_browser_changes_and_reads_need_c
             "clear-all-data",
             "clipboard-copy",
             "begin-exfiltration",
+            "handoff-complete",
         ];
         assert_eq!(parsed.needs_control(), gated.contains(&name), "{name}");
         let watching = ["client-info", "get-browser-url", "take-screenshot"];

@@ -32,6 +32,7 @@ fn held_by_c() -> ControlState {
         previous_holder: None,
         changed_at: SystemTime::now(),
         generation: 1,
+        ..ControlState::agent()
     }
 }
 
