@@ -3,8 +3,9 @@
 //! gateway run in-process at `debug`, sharing a service token; an API key, a stream ticket, a
 //! JWT and the service token are each used on the endpoints that take them (ticket minting,
 //! VNC and Message sockets by query and header, refused reuse, Message operations that reach
-//! the executor and verification, the gateway's control gRPC, `/metrics`); then every
-//! captured log line and the metrics text are searched for each secret.
+//! the executor and verification, the gateway's control gRPC, `/metrics`), and a handoff is
+//! completed with a note (the agent's only); then every captured log line and the metrics text
+//! are searched for each secret.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -16,7 +17,7 @@ use integration_tests::gateway::{
 use integration_tests::message::{path as message_path, MessageClient};
 use integration_tests::verification::TestVerification;
 use proto::control::v1::control_client::ControlClient;
-use proto::control::v1::GetControlRequest;
+use proto::control::v1::{GetControlRequest, RequestHandoffRequest};
 use serde_json::json;
 use sqlx::Row;
 use tonic::metadata::MetadataValue;
@@ -24,6 +25,7 @@ use verification::domain::credentials::{sign_bearer, Claims};
 
 const SERVICE_TOKEN: &str = "svc-token-5e1f0c9a77b2";
 const JWT_SECRET: &str = "jwt-secret-0d3b8e61";
+const HANDOFF_NOTE: &str = "handoff-note-7c41d2";
 
 /// Every log line of the process, as the operator would see it.
 #[derive(Clone, Default)]
@@ -153,6 +155,25 @@ async fn no_credential_reaches_logs_or_metrics_and_api_keys_are_stored_hashed() 
         .metadata_mut()
         .insert(service_kit::service_token::HEADER, token_value);
     let state = control.get_control(request).await;
+    // A handoff completed with a note: the note goes to the agent, never to the logs.
+    let mut ask = tonic::Request::new(RequestHandoffRequest {
+        organization_id: org.clone(),
+        browser_session_id: session.clone(),
+        instructions: "Confirm the order".into(),
+        timeout: None,
+        handoff_id: String::new(),
+    });
+    ask.metadata_mut().insert(
+        service_kit::service_token::HEADER,
+        SERVICE_TOKEN.parse().unwrap(),
+    );
+    let mut agent = control.clone();
+    let handoff = tokio::spawn(async move { agent.request_handoff(ask).await });
+    let requested = by_jwt.next_of_kind("handoff-requested").await;
+    by_jwt
+        .send(json!({"kind": "handoff-complete", "handoff_id": requested["handoff_id"], "success": true, "note": HANDOFF_NOTE}))
+        .await;
+    let handoff = handoff.await.unwrap().expect("the handoff answers");
     let (_, metrics) = http_request(gateway.addr, "GET", "/metrics", &[], "").await;
     for socket in [by_key, by_ticket] {
         let mut socket = socket;
@@ -174,18 +195,25 @@ async fn no_credential_reaches_logs_or_metrics_and_api_keys_are_stored_hashed() 
     };
     assert_eq!((reused, refused), (auth_failed.clone(), auth_failed));
     assert!(state.is_ok(), "the service token opens the control gRPC");
+    assert_eq!(
+        handoff.into_inner().note,
+        HANDOFF_NOTE,
+        "the agent gets the note"
+    );
     let logs = logs.text();
     assert!(
         logs.contains("stream socket closed"),
         "the capture holds the sockets' and operations' logs"
     );
     assert!(metrics.contains("close"), "{metrics}");
+    assert!(logs.contains("handoff-done"), "the handoff was audited");
     for (name, secret) in [
         ("API key", api_key.as_str()),
         ("ticket", ticket.as_str()),
         ("JWT", jwt.as_str()),
         ("JWT secret", JWT_SECRET),
         ("service token", SERVICE_TOKEN),
+        ("handoff note", HANDOFF_NOTE),
     ] {
         assert!(!logs.contains(secret), "the {name} is in the logs");
         assert!(!metrics.contains(secret), "the {name} is in the metrics");
