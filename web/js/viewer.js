@@ -3,6 +3,7 @@
 // on the wire follows PROTOCOL.md §2 (tickets, close reasons), §4 (message kinds) and §5.
 
 import { readLocal, tooLarge, writeLocal } from './clipboard.js';
+import { HandoffBanner } from './handoff.js';
 import { Link } from './link.js';
 import { Messages } from './messages.js';
 import { detectPlatform, streamPath } from './params.js';
@@ -15,6 +16,7 @@ const ACTION_NAMES = {
   'take-screenshot': 'The screenshot', 'clear-cookies': 'Clearing cookies', 'clear-all-data': 'Clearing data',
   'clipboard-paste': 'Pasting', 'ask-for-clipboard-response': 'Pasting', 'clipboard-copy': 'Copying',
   'take-control': 'Taking control', 'get-browser-url': 'Reading the address',
+  'handoff-complete': 'Finishing the request for help',
 };
 
 /** Why control went back to the agent, in words. */
@@ -58,6 +60,12 @@ export class Viewer {
       onState: (state) => this.onLinkState(name, state),
     });
     this.links = { vnc: link('vnc', (url) => this.screen.open(url)), messages: link('messages', (url) => this.messages.open(url)) };
+    this.handoff = new HandoffBanner({
+      send: (kind, fields) => this.send(kind, fields),
+      takeControl: () => this.takeControl(),
+      toast: (text) => toast(text),
+      onChange: () => this.showControl(),
+    });
     this.bindControls();
     $('entity-label').textContent = `${entityKind.replace('_', ' ')} ${entityId}`;
     $('client-id').textContent = this.clientId;
@@ -120,6 +128,8 @@ export class Viewer {
   }
 
   onMessagesOpen() {
+    // An open handoff is sent again on every new Message socket.
+    this.handoff.clear();
     this.messages.send('client-info', { platform: detectPlatform(navigator) });
     this.messages.send('get-browser-url');
     // Control outlives a socket for a grace period; asking again after a reconnect keeps it.
@@ -136,6 +146,8 @@ export class Viewer {
       'ask-for-clipboard': () => this.onAskForClipboard(),
       'browser-url': () => this.showUrl(String(message.url ?? '')),
       screenshot: () => this.showScreenshot(message),
+      'handoff-requested': () => this.handoff.onRequested(message),
+      'handoff-ended': () => this.handoff.onEnded(message),
       error: () => toast(`${ACTION_NAMES[message.failed_kind] || 'That action'} failed: ${message.message || 'unknown error'}`, 'error'),
     };
     if (Object.hasOwn(handlers, message.kind)) handlers[message.kind]();
@@ -147,15 +159,26 @@ export class Viewer {
     const had = this.interactor;
     this.interactor = interactor === 'user' ? 'user' : 'agent';
     if (this.interactor === 'agent' && reason) this.wantControl = false;
+    this.reason = reason;
     mark('control', this.interactor);
     const inControl = this.interactor === 'user';
-    $('control-text').textContent = inControl ? 'You are in control' : (CONTROL_REASONS[reason] ? `Agent in control: ${CONTROL_REASONS[reason]}` : 'The agent is in control');
+    this.showControl();
+    this.handoff.setInControl(inControl);
     $('take-control').hidden = inControl;
     $('cede-control').hidden = !inControl;
     $('browser-actions').disabled = !inControl;
     $('paste-send').disabled = !inControl;
     if (had === 'user' && !inControl && CONTROL_REASONS[reason]) toast(CONTROL_REASONS[reason]);
     if (had !== 'user' && inControl) this.screen.focus();
+  }
+
+  /** The control indicator: who drives, and why control last went back to the agent. */
+  showControl() {
+    let text;
+    if (this.interactor === 'user') text = 'You are in control';
+    else if (CONTROL_REASONS[this.reason]) text = `Agent in control: ${CONTROL_REASONS[this.reason]}`;
+    else text = this.handoff.isOpen ? 'The agent is waiting for your help' : 'The agent is operating';
+    $('control-text').textContent = text;
   }
 
   takeControl() {
