@@ -84,6 +84,8 @@ pub struct Stack {
     pub api_key: String,
     /// The gateway (serving `web/` at `/`).
     pub gateway: TestGateway,
+    /// The cdp-executor's gRPC address.
+    pub executor_addr: SocketAddr,
     shutdown: CancellationToken,
     services: Vec<JoinHandle<anyhow::Result<()>>>,
     _db_dir: TempDir,
@@ -124,6 +126,7 @@ impl Stack {
             org_id,
             api_key,
             gateway,
+            executor_addr,
             shutdown,
             services,
             _db_dir: db_dir,

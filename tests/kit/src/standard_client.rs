@@ -15,21 +15,27 @@ const DEADLINE: Duration = Duration::from_secs(180);
 /// Runs `script` with `args` under the gRPC Python environment and asserts it ended well
 /// (exit 0 and `all RPCs answered`); returns false when the environment is missing (skipped).
 pub fn run_script(script: PathBuf, args: &[&std::ffi::OsStr]) -> bool {
-    let Some(python) = python_or_skip() else {
-        return false;
-    };
+    run_script_expecting(script, args, "all RPCs answered").is_some()
+}
+
+/// Runs `script` with `args` under the gRPC Python environment and asserts it exited 0 with
+/// `expected` in its output; returns its stdout, or `None` when the environment is missing
+/// (skipped). Blocking: call it from `spawn_blocking` when the test acts meanwhile.
+pub fn run_script_expecting(
+    script: PathBuf,
+    args: &[&std::ffi::OsStr],
+    expected: &str,
+) -> Option<String> {
+    let python = python_or_skip()?;
     let mut command = Command::new(python);
     command.arg(&script).args(args);
     let (status, stdout, stderr) = run_bounded(command, DEADLINE);
     let output = format!("--- stdout\n{stdout}\n--- stderr\n{stderr}");
     let name = script.display();
     assert!(status == Some(0), "{name} exited with {status:?}\n{output}");
-    assert!(
-        stdout.contains("all RPCs answered"),
-        "no `all RPCs answered`\n{output}"
-    );
+    assert!(stdout.contains(expected), "no `{expected}`\n{output}");
     println!("{stdout}");
-    true
+    Some(stdout)
 }
 
 /// The Python with grpcio, grpcio-tools, grpcio-health-checking and grpcio-reflection
