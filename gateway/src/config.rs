@@ -68,6 +68,10 @@ pub struct Config {
     /// Comma-separated Origins allowed to open stream sockets; empty means any Origin.
     #[arg(long, env = "GATEWAY_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+    /// Comma-separated origins whose pages may frame the viewer page (CSP frame-ancestors);
+    /// empty: it may not be framed at all (`X-Frame-Options: DENY`).
+    #[arg(long, env = "GATEWAY_FRAME_ANCESTORS", value_delimiter = ',', value_parser = parse_frame_ancestor)]
+    pub frame_ancestors: Vec<String>,
     /// CIDRs that VNC upstreams must resolve into (default loopback only).
     #[arg(long, env = "GATEWAY_UPSTREAM_ALLOW", default_value = "127.0.0.0/8,::1/128", value_parser = parse_allow_list)]
     pub upstream_allow: AllowList,
@@ -184,6 +188,10 @@ pub struct Config {
     pub org_tokens: Option<OrgTokens>,
 }
 
+fn parse_frame_ancestor(s: &str) -> Result<String, String> {
+    crate::embedding::parse_origin(s)
+}
+
 fn parse_allow_list(s: &str) -> Result<AllowList, String> {
     AllowList::parse(s).map_err(|e| format!("invalid CIDR list: {e}"))
 }
@@ -199,6 +207,7 @@ impl Config {
             cdp_executor_url: None,
             bus: None,
             allowed_origins: Vec::new(),
+            frame_ancestors: Vec::new(),
             upstream_allow: AllowList::loopback(),
             auth_cache_ttl: ms(500),
             ping_interval: ms(500),

@@ -1,6 +1,7 @@
 //! The gateway's HTTP router: the stream channels' routes (each channel names its own, see
 //! [`crate::upgrade`]), stream tickets, `/healthz`, `/readyz`, `/metrics`, and the viewer page
-//! directory at `/`. Nothing here serves a socket.
+//! directory at `/` with its framing policy and `/viewer-config.json`. Nothing here serves a
+//! socket.
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -8,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::state::AppState;
 use crate::upgrade::routes;
@@ -22,9 +24,23 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::<crate::vnc::VncChannel>())
         .merge(routes::<crate::message::MessageChannel>());
     if state.config.web_root.is_dir() {
-        router = router.fallback_service(ServeDir::new(&state.config.web_root));
+        let mut page = Router::new()
+            .route("/viewer-config.json", get(viewer_config))
+            .fallback_service(ServeDir::new(&state.config.web_root));
+        // Every response of the page's directory says who may frame it (`crate::embedding`).
+        for (name, value) in crate::embedding::headers(&state.config.frame_ancestors) {
+            page = page.layer(SetResponseHeaderLayer::overriding(name, value));
+        }
+        router = router.merge(page);
     }
     router.with_state(state)
+}
+
+async fn viewer_config(State(state): State<AppState>) -> Response {
+    axum::Json(crate::embedding::viewer_config(
+        &state.config.frame_ancestors,
+    ))
+    .into_response()
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {

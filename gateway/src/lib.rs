@@ -30,6 +30,7 @@ pub mod close;
 pub mod config;
 pub mod control;
 pub mod edge_limits;
+pub mod embedding;
 pub mod entity;
 pub mod executor;
 #[doc(hidden)]

@@ -94,6 +94,13 @@ pub struct Stack {
 impl Stack {
     /// Starts the three services, wired together.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// As [`Self::start`], with the gateway's configuration adjusted by `tweak`.
+    pub async fn start_with(
+        tweak: impl FnOnce(&mut gateway::config::Config),
+    ) -> anyhow::Result<Self> {
         let db_dir = std::env::temp_dir().join(format!(
             "browser-stream-e2e-{}",
             uuid::Uuid::new_v4().simple()
@@ -116,6 +123,7 @@ impl Stack {
         let mut config = gateway::config::Config::for_tests(verification_url);
         config.cdp_executor_url = Some(format!("http://{executor_addr}"));
         config.web_root = web_root();
+        tweak(&mut config);
         let gateway = TestGateway::spawn_with(config).await;
 
         let admin = Admin::connect(&database_url).await?;

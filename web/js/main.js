@@ -1,5 +1,6 @@
 // Entry point: read the fragment, ask for what is missing, then start the viewer.
 
+import { Embed } from './embed.js';
 import { fragmentWithoutKey, parseFragment } from './params.js';
 import { $ } from './ui.js';
 import { Viewer } from './viewer.js';
@@ -18,6 +19,8 @@ function boot() {
   window.viewer = viewer; // for people debugging from the console, and for the tests
   viewer.start();
   addEventListener('pagehide', () => viewer.stop());
+  // In an iframe of an allowed origin, the parent page may follow and steer the viewer.
+  Embed.start((command) => viewer.command(command)).then((embed) => embed && viewer.attachEmbed(embed));
 }
 
 /** The small form shown when the address does not say what to watch. */

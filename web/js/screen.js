@@ -8,6 +8,7 @@ export class Screen {
   constructor(target, { onConnect, onDisconnect } = {}) {
     this.target = target;
     this.rfb = null;
+    this.viewOnly = false;
     this.onConnect = onConnect || (() => {});
     this.onDisconnect = onDisconnect || (() => {});
   }
@@ -22,6 +23,7 @@ export class Screen {
     rfb.qualityLevel = 6;
     rfb.compressionLevel = 2;
     rfb.background = 'transparent';
+    rfb.viewOnly = this.viewOnly;
     rfb.addEventListener('connect', () => this.onConnect());
     rfb.addEventListener('disconnect', () => {
       if (this.rfb === rfb) this.rfb = null;
@@ -31,6 +33,12 @@ export class Screen {
     // selection); RFB cut text is Latin-1 only, so its `clipboard` event is not used.
     this.rfb = rfb;
     return socket;
+  }
+
+  /** Stops (or resumes) sending keys and pointer events, on this socket and the next ones. */
+  setViewOnly(viewOnly) {
+    this.viewOnly = viewOnly;
+    if (this.rfb) this.rfb.viewOnly = viewOnly;
   }
 
   /** Gives the canvas keyboard focus, so typing goes to the remote browser. */

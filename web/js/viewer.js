@@ -50,6 +50,11 @@ export class Viewer {
     this.clientId = newClientId();
     this.interactor = 'agent';
     this.wantControl = false;
+    // Set by the embedding parent (embed.js): no input, no taking control.
+    this.viewOnly = false;
+    // The postMessage bridge to an allowed parent page, when embedded.
+    this.embed = null;
+    this.screenOpen = false;
     this.finished = false;
     this.recent = [];
     const credentials = { apiKey, entityKind, entityId };
@@ -93,7 +98,41 @@ export class Viewer {
     if (name === 'vnc' && state.phase === 'waiting' && !this.finished) {
       this.showBanner(`${state.end.message} Reconnecting in ${Math.ceil(state.delayMs / 1000)} s…`, false);
     }
-    if (name === 'vnc' && state.phase === 'open') $('banner').hidden = true;
+    if (name === 'vnc' && state.phase === 'open') {
+      $('banner').hidden = true;
+      this.screenOpen = true;
+      this.emit('connected');
+    } else if (name === 'vnc') this.screenOpen = false;
+  }
+
+  // === embedding ===
+
+  /** Tells the embedding parent, if any (embed.js). */
+  emit(event, fields) {
+    this.embed?.post(event, fields);
+  }
+
+  /** Attaches the parent's bridge and tells it where things stand. */
+  attachEmbed(embed) {
+    this.embed = embed;
+    if (this.screenOpen) this.emit('connected');
+    this.emit('control-state', { interactor: this.interactor, reason: this.reason ?? null });
+  }
+
+  /** A command from the embedding parent. */
+  command({ command, value }) {
+    if (command === 'take-control') this.takeControl();
+    else if (command === 'cede-control') this.cedeControl();
+    else if (command === 'set-view-only') this.setViewOnly(value);
+  }
+
+  setViewOnly(viewOnly) {
+    this.viewOnly = viewOnly;
+    mark('viewOnly', viewOnly ? 'yes' : 'no');
+    this.screen.setViewOnly(viewOnly);
+    if (viewOnly && (this.interactor === 'user' || this.wantControl)) this.cedeControl();
+    $('take-control').disabled = viewOnly || this.finished;
+    $('handoff-take').disabled = viewOnly;
   }
 
   phaseText({ phase, delayMs, end }) {
@@ -112,12 +151,13 @@ export class Viewer {
     this.showBanner(end.message, end.reason !== 'entity-finished');
     this.setInteractor('agent', null);
     this.setEnded(true);
+    this.emit('closed', { reason: end.reason });
   }
 
   /** Nothing on the page can act once the viewer stopped for good (until Reconnect). */
   setEnded(ended) {
     mark('ended', ended ? 'yes' : 'no');
-    $('take-control').disabled = ended;
+    $('take-control').disabled = ended || this.viewOnly;
     $('take-screenshot').disabled = ended;
   }
 
@@ -146,8 +186,14 @@ export class Viewer {
       'ask-for-clipboard': () => this.onAskForClipboard(),
       'browser-url': () => this.showUrl(String(message.url ?? '')),
       screenshot: () => this.showScreenshot(message),
-      'handoff-requested': () => this.handoff.onRequested(message),
-      'handoff-ended': () => this.handoff.onEnded(message),
+      'handoff-requested': () => {
+        this.handoff.onRequested(message);
+        this.emit('handoff-requested', { handoff_id: message.handoff_id, instructions: message.instructions, deadline: message.deadline });
+      },
+      'handoff-ended': () => {
+        this.handoff.onEnded(message);
+        this.emit('handoff-ended', { handoff_id: message.handoff_id, outcome: message.outcome });
+      },
       error: () => toast(`${ACTION_NAMES[message.failed_kind] || 'That action'} failed: ${message.message || 'unknown error'}`, 'error'),
     };
     if (Object.hasOwn(handlers, message.kind)) handlers[message.kind]();
@@ -169,6 +215,7 @@ export class Viewer {
     $('browser-actions').disabled = !inControl;
     $('paste-send').disabled = !inControl;
     if (had === 'user' && !inControl && CONTROL_REASONS[reason]) toast(CONTROL_REASONS[reason]);
+    this.emit('control-state', { interactor: this.interactor, reason: reason ?? null });
     if (had !== 'user' && inControl) this.screen.focus();
   }
 
@@ -182,6 +229,7 @@ export class Viewer {
   }
 
   takeControl() {
+    if (this.viewOnly) return toast('This viewer is set to watch only.');
     this.wantControl = true;
     $('control-text').textContent = 'Taking control…';
     if (!this.messages.send('take-control')) toast('Not connected: control will be taken when the connection is back.');

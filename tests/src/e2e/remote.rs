@@ -41,8 +41,14 @@ pub struct TestPage {
 }
 
 impl TestPage {
-    /// Starts the server.
+    /// Starts the server of the test page.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::serving(TEST_PAGE_HTML).await
+    }
+
+    /// Starts a server answering every request with `html` (e.g. a page that frames the
+    /// viewer, on an origin of its own).
+    pub async fn serving(html: &'static str) -> anyhow::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
@@ -59,8 +65,8 @@ impl TestPage {
                         }
                     }
                     let response = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{TEST_PAGE_HTML}",
-                        TEST_PAGE_HTML.len()
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{html}",
+                        html.len()
                     );
                     let _ = stream.write_all(response.as_bytes()).await;
                 });
