@@ -17,3 +17,16 @@ pub fn record(action: &'static str, session: &SessionKey, client_id: Option<&str
         "audit"
     );
 }
+
+/// Records an action on an organization's resource that is not a browser session's control
+/// (a viewer link), by its id; `source` is always `http`.
+pub fn record_entity(action: &'static str, organization_id: &str, id: &str) {
+    tracing::info!(
+        target: "audit",
+        action,
+        source = "http",
+        organization.id = %organization_id,
+        resource.id = %id,
+        "audit"
+    );
+}

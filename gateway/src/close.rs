@@ -38,6 +38,8 @@ pub enum CloseReason {
     Timeout,
     /// The upgrade's Origin is not allowed.
     OriginNotAllowed,
+    /// The credential the socket was opened with (an API key or a link) was revoked.
+    Revoked,
     /// The upstream could not be dialled.
     UpstreamUnreachable,
     /// The pairing bus is unavailable.
@@ -56,7 +58,9 @@ impl CloseReason {
             AuthFailed | ClientIdMissing => 1002,
             EntityNotFound | EntityNotLive | BrowserNotReady | VerificationUnavailable => 1013,
             EntityFinished | Superseded | ClientClosed | UpstreamClosed => 1000,
-            ProtocolError | RateLimited | SlowConsumer | Timeout | OriginNotAllowed => 1008,
+            ProtocolError | RateLimited | SlowConsumer | Timeout | OriginNotAllowed | Revoked => {
+                1008
+            }
             UpstreamUnreachable | BusUnavailable | InternalError => 1011,
             Draining => 1012,
         }
@@ -81,6 +85,7 @@ impl CloseReason {
             SlowConsumer => "slow-consumer",
             Timeout => "timeout",
             OriginNotAllowed => "origin-not-allowed",
+            Revoked => "revoked",
             UpstreamUnreachable => "upstream-unreachable",
             BusUnavailable => "bus-unavailable",
             InternalError => "internal-error",

@@ -101,6 +101,9 @@ pub struct Config {
     /// entity ended); past it they close with `verification-unavailable` (0: never).
     #[arg(long, env = "GATEWAY_VERIFICATION_OUTAGE_GRACE", default_value = "60s", value_parser = parse_duration_or_zero)]
     pub verification_outage_grace: Duration,
+    /// How often open sockets' API keys and links are checked for revocation (0: never).
+    #[arg(long, env = "GATEWAY_REVOCATION_POLL", default_value = "1s", value_parser = parse_duration_or_zero)]
+    pub revocation_poll: Duration,
     /// Deadline of every call to verification.
     #[arg(long, env = "GATEWAY_VERIFICATION_TIMEOUT", default_value = "5s", value_parser = parse_duration_or_zero)]
     pub verification_timeout: Duration,
@@ -174,6 +177,10 @@ pub struct Config {
     /// address counts).
     #[arg(long, env = "GATEWAY_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<IpNet>,
+    /// The viewer page's public URL, the base of the links `POST /v1/stream/links` mints
+    /// (default: `http://<the request's Host>`).
+    #[arg(long, env = "GATEWAY_VIEWER_URL")]
+    pub viewer_url: Option<String>,
     /// Directory served at `/` (the viewer page) when it exists.
     #[arg(long, env = "GATEWAY_WEB_ROOT", default_value = "web")]
     pub web_root: PathBuf,
@@ -220,6 +227,7 @@ impl Config {
             drain_grace: ms(3_000),
             verification_timeout: ms(3_000),
             verification_outage_grace: ms(60_000),
+            revocation_poll: ms(200),
             executor_timeout: ms(15_000),
             upstream_ca: None,
             grpc_ca: None,
@@ -237,6 +245,7 @@ impl Config {
             tickets_per_minute: 120,
             trusted_proxies: Vec::new(),
             web_root: PathBuf::from("web"),
+            viewer_url: None,
             service_token: None,
             org_tokens: None,
         }

@@ -21,6 +21,11 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/stream/tickets", post(crate::tickets::create_ticket))
+        .route("/v1/stream/links", post(crate::links::create_link))
+        .route(
+            "/v1/stream/links/{link_id}",
+            axum::routing::delete(crate::links::revoke_link),
+        )
         .merge(routes::<crate::vnc::VncChannel>())
         .merge(routes::<crate::message::MessageChannel>());
     if state.config.web_root.is_dir() {

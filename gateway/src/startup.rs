@@ -29,6 +29,7 @@ use crate::metrics::Metrics;
 use crate::org_limits::OrgLimits;
 use crate::org_sockets::OrgSockets;
 use crate::policy::Policy;
+use crate::revocations::Revocations;
 use crate::state::{AppState, Shared};
 use crate::verify::Verifier;
 
@@ -99,6 +100,12 @@ impl Application {
                 &tracker,
                 shutdown.clone(),
                 config.verification_outage_grace,
+            ),
+            revocations: Revocations::start(
+                verifier.clone(),
+                config.revocation_poll,
+                &tracker,
+                shutdown.clone(),
             ),
             activity: ActivityReporter::default(),
             policy: Arc::new(Policy::default()),

@@ -71,4 +71,6 @@ pub struct Shared {
     pub org_sockets: Arc<OrgSockets>,
     /// Message frames and input events per second per organization.
     pub org_limits: Arc<OrgLimits>,
+    /// The revocable credentials of open sockets.
+    pub revocations: crate::revocations::Revocations,
 }

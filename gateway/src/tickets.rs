@@ -1,6 +1,8 @@
 //! `POST /v1/stream/tickets` (PROTOCOL §2): an API key (header `x-api-key`) buys a 60 s,
 //! single-use stream ticket bound to one entity and a scope, minted by verification, so the
-//! long-lived key never appears in a stream URL. Each client address has a budget of mints
+//! long-lived key never appears in a stream URL. A viewer link's secret (header
+//! `x-stream-link`, body ignored) buys one for the link's entity and scope, which the answer
+//! names. Each client address has a budget of mints
 //! and of failed authentications per minute ([`crate::edge_limits`]): over either, 429 with
 //! `Retry-After`, before verification is asked.
 
@@ -25,11 +27,11 @@ struct TicketBody {
     scope: String,
 }
 
-fn json_error(status: StatusCode, message: &str) -> Response {
+pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
-fn too_many(retry_after: u64, message: &str) -> Response {
+pub(crate) fn too_many(retry_after: u64, message: &str) -> Response {
     let mut response = json_error(StatusCode::TOO_MANY_REQUESTS, message);
     response
         .headers_mut()
@@ -45,6 +47,13 @@ pub async fn create_ticket(
     body: Bytes,
 ) -> Response {
     let client = client_address(peer.ip(), &headers, &state.config.trusted_proxies);
+    if let Some(link) = headers
+        .get("x-stream-link")
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| !k.is_empty())
+    {
+        return crate::links::ticket_from_link(&state, client, link).await;
+    }
     let Some(key) = headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
@@ -90,7 +99,13 @@ pub async fn create_ticket(
         let identity = state.verifier.authenticate(&credential).await?;
         state
             .verifier
-            .create_ticket(&identity.organization_id, kind, &body.entity_id, view_only)
+            .create_ticket(
+                &identity.organization_id,
+                kind,
+                &body.entity_id,
+                view_only,
+                identity.revocable.as_deref(),
+            )
             .await
     }
     .await;

@@ -19,6 +19,8 @@ use crate::entity::{EntityKey, EntityKind};
 use crate::metrics::Metrics;
 use service_kit::sync::lock;
 
+pub mod links;
+
 /// The tonic client type, with the service token attached.
 pub type Client = VerificationClient<InterceptedService<Channel, AttachToken>>;
 
@@ -43,6 +45,9 @@ pub struct Identity {
     pub organization_id: String,
     /// For a ticket: the entity it opens and whether it is view-only.
     pub ticket: Option<TicketGrant>,
+    /// The revocable credential behind it (`key:<hash>`, `link:<id>`); sockets opened with
+    /// it close when it is revoked ([`crate::revocations`]).
+    pub revocable: Option<String>,
 }
 
 /// What a ticket opens.
@@ -204,6 +209,7 @@ impl Verifier {
         let identity = Identity {
             organization_id: response.organization_id,
             ticket: response.ticket.and_then(grant_from_pb),
+            revocable: Some(response.revocable).filter(|r| !r.is_empty()),
         };
         if matches!(credential, Credential::Ticket(_)) && identity.ticket.is_none() {
             return Err(VerifyError::Unauthenticated);
@@ -299,6 +305,7 @@ impl Verifier {
         kind: EntityKind,
         id: &str,
         view_only: bool,
+        revocable: Option<&str>,
     ) -> Result<pb::CreateStreamTicketResponse, VerifyError> {
         let scope = if view_only {
             pb::Scope::View
@@ -312,6 +319,7 @@ impl Verifier {
                 id: id.to_owned(),
             }),
             scope: scope as i32,
+            revocable: revocable.unwrap_or_default().to_owned(),
         };
         self.timed(
             "create_stream_ticket",
@@ -355,7 +363,7 @@ fn to_pb_credential(credential: &Credential) -> pb::authenticate_request::Creden
     }
 }
 
-fn grant_from_pb(grant: pb::TicketGrant) -> Option<TicketGrant> {
+pub(crate) fn grant_from_pb(grant: pb::TicketGrant) -> Option<TicketGrant> {
     let entity = grant.entity?;
     let kind = EntityKind::from_pb(entity.kind)?;
     let view_only = pb::Scope::try_from(grant.scope).ok()? != pb::Scope::Control;

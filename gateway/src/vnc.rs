@@ -94,6 +94,7 @@ async fn stream(
         return Box::pin(fail(socket, CloseReason::BusUnavailable)).await;
     };
     let liveness = state.liveness.watch(auth.key.entity.clone());
+    let revocation = state.revocations.watch(auth.identity.revocable.as_deref());
     let close = CloseSlot::new(CancellationToken::new());
     let io = match Box::pin(dial::dial(
         &upstream,
@@ -162,6 +163,7 @@ async fn stream(
             () = state.shutdown.cancelled() => close.close(CloseReason::Draining),
             () = liveness.ended.cancelled() => close.close(CloseReason::EntityFinished),
             () = liveness.unverifiable.cancelled() => close.close(CloseReason::VerificationUnavailable),
+            () = revocation.revoked.cancelled() => close.close(CloseReason::Revoked),
             () = registration.superseded.cancelled() => close.close(CloseReason::Superseded),
         }
     };

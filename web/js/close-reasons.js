@@ -10,6 +10,7 @@ const FINAL = new Set([
   'superseded',
   'origin-not-allowed',
   'bad-request',
+  'revoked',
 ]);
 
 /** The human message of every close reason the gateway (or the ticket endpoint) can give. */
@@ -28,6 +29,7 @@ export const CLOSE_MESSAGES = {
   'rate-limited': 'The gateway is busy (too many connections).',
   'slow-consumer': 'The connection was too slow to keep up with the screen.',
   timeout: 'The connection stopped answering.',
+  revoked: 'Access was revoked: the link or API key this viewer was opened with no longer works.',
   'origin-not-allowed': 'The gateway does not accept viewers from this web address.',
   'upstream-unreachable': 'The gateway could not reach the remote browser.',
   'bus-unavailable': 'The gateway lost its coordination service.',

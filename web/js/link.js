@@ -15,13 +15,19 @@ const TICKET_TIMEOUT_MS = 10000;
  * Mints a single-use stream ticket (PROTOCOL §2). Throws `{reason}` on failure.
  * @returns {Promise<string>}
  */
-export async function mintTicket({ apiKey, entityKind, entityId, scope = 'control' }) {
+export async function mintTicket({ apiKey, linkSecret, entityKind, entityId, scope = 'control' }) {
+  // A viewer link buys tickets of its own entity and role; an API key names both.
+  const request = linkSecret
+    ? { headers: { 'x-stream-link': linkSecret } }
+    : {
+      headers: { 'x-api-key': apiKey, 'content-type': 'application/json' },
+      body: JSON.stringify({ entity_kind: entityKind, entity_id: entityId, scope }),
+    };
   let response;
   try {
     response = await fetch('/v1/stream/tickets', {
       method: 'POST',
-      headers: { 'x-api-key': apiKey, 'content-type': 'application/json' },
-      body: JSON.stringify({ entity_kind: entityKind, entity_id: entityId, scope }),
+      ...request,
       signal: AbortSignal.timeout(TICKET_TIMEOUT_MS),
     });
   } catch {

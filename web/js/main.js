@@ -7,15 +7,20 @@ import { Viewer } from './viewer.js';
 
 /** Where the API key waits across reloads of this tab (never in the address bar). */
 const KEY_STORE = 'browser-stream.apikey';
+/** Where a viewer link's secret waits across reloads of this tab. */
+const LINK_STORE = 'browser-stream.link';
 
 function boot() {
   const target = parseFragment(location.hash);
   if (target.error) return showSetup(location.hash ? target.error : '');
-  const apiKey = target.apiKey || sessionStorage.getItem(KEY_STORE) || '';
-  if (!apiKey) return showSetup('An API key is needed.', target.entityId);
-  sessionStorage.setItem(KEY_STORE, apiKey);
+  // A viewer link's secret wins over a stored API key (it names its own role).
+  const linkSecret = target.linkSecret || sessionStorage.getItem(LINK_STORE) || '';
+  const apiKey = linkSecret ? '' : target.apiKey || sessionStorage.getItem(KEY_STORE) || '';
+  if (!apiKey && !linkSecret) return showSetup('An API key is needed.', target.entityId);
+  if (linkSecret) sessionStorage.setItem(LINK_STORE, linkSecret);
+  else sessionStorage.setItem(KEY_STORE, apiKey);
   history.replaceState(null, '', location.pathname + location.search + fragmentWithoutKey(location.hash));
-  const viewer = new Viewer({ ...target, apiKey });
+  const viewer = new Viewer({ ...target, apiKey, linkSecret });
   window.viewer = viewer; // for people debugging from the console, and for the tests
   viewer.start();
   addEventListener('pagehide', () => viewer.stop());

@@ -1,5 +1,6 @@
-// Reads what the viewer shows from the URL fragment (`#session=pbs_…&apikey=…`). The fragment
-// is never part of an HTTP request, so the API key stays out of server and proxy logs. Pure.
+// Reads what the viewer shows from the URL fragment (`#session=pbs_…&apikey=…`, or a viewer
+// link's `#session=pbs_…&link=bsl_…`). The fragment is never part of an HTTP request, so the
+// key or link secret stays out of server and proxy logs. Pure.
 
 /** The entity kinds of PROTOCOL.md §1, with the fragment key that names each. */
 const KINDS = [
@@ -23,13 +24,19 @@ export function parseFragment(hash) {
   const [key, entityKind] = found[0];
   const entityId = params.get(key).trim();
   if (entityId.length > MAX_ID) return { error: 'That id is too long.' };
-  return { entityKind, entityId, apiKey: (params.get('apikey') || '').trim() };
+  return {
+    entityKind,
+    entityId,
+    apiKey: (params.get('apikey') || '').trim(),
+    linkSecret: (params.get('link') || '').trim(),
+  };
 }
 
-/** The fragment without its `apikey`, so the key does not linger in the address bar. */
+/** The fragment without its `apikey` or `link`, so no secret lingers in the address bar. */
 export function fragmentWithoutKey(hash) {
   const params = new URLSearchParams(hash.replace(/^#/, ''));
   params.delete('apikey');
+  params.delete('link');
   const rest = params.toString();
   return rest ? `#${rest}` : '';
 }

@@ -45,7 +45,7 @@ function newClientId() {
 }
 
 export class Viewer {
-  constructor({ entityKind, entityId, apiKey }) {
+  constructor({ entityKind, entityId, apiKey, linkSecret }) {
     this.entity = { entityKind, entityId };
     this.clientId = newClientId();
     this.interactor = 'agent';
@@ -57,7 +57,7 @@ export class Viewer {
     this.screenOpen = false;
     this.finished = false;
     this.recent = [];
-    const credentials = { apiKey, entityKind, entityId };
+    const credentials = { apiKey, linkSecret, entityKind, entityId };
     this.screen = new Screen($('screen'));
     this.messages = new Messages({ onOpen: () => this.onMessagesOpen(), onMessage: (m) => this.onMessage(m) });
     const link = (name, open) => new Link({

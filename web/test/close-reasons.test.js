@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { backoffDelay, CLOSE_MESSAGES, describeClose, ticketFailureReason } from '../js/close-reasons.js';
 
 test('final reasons stop the viewer and every other reason dials again', () => {
-  for (const reason of ['entity-finished', 'auth-failed', 'superseded', 'entity-not-found', 'client-id-missing']) {
+  for (const reason of ['entity-finished', 'auth-failed', 'superseded', 'entity-not-found', 'client-id-missing', 'revoked']) {
     assert.equal(describeClose({ code: 1000, reason }).retry, false, reason);
   }
   for (const reason of ['entity-not-live', 'browser-not-ready', 'upstream-closed', 'draining', 'slow-consumer', 'internal-error']) {
@@ -17,7 +17,7 @@ test('every close reason of the protocol table has a human message', () => {
   const table = ['auth-failed', 'client-id-missing', 'entity-not-found', 'entity-not-live', 'browser-not-ready',
     'verification-unavailable', 'entity-finished', 'superseded', 'client-closed', 'upstream-closed', 'protocol-error',
     'rate-limited', 'slow-consumer', 'timeout', 'origin-not-allowed', 'upstream-unreachable', 'bus-unavailable',
-    'internal-error', 'draining'];
+    'internal-error', 'draining', 'revoked'];
   for (const reason of table) assert.ok(CLOSE_MESSAGES[reason], reason);
   assert.equal(describeClose({ code: 1000, reason: 'entity-finished' }).message, 'The browser session has ended.');
 });

@@ -5,8 +5,9 @@ import { test } from 'node:test';
 import { detectPlatform, fragmentWithoutKey, parseFragment, streamPath } from '../js/params.js';
 
 test('the fragment names one entity and the API key', () => {
-  assert.deepEqual(parseFragment('#session=pbs_1&apikey=k'), { entityKind: 'browser_session', entityId: 'pbs_1', apiKey: 'k' });
-  assert.deepEqual(parseFragment('#task=tsk_9'), { entityKind: 'task', entityId: 'tsk_9', apiKey: '' });
+  assert.deepEqual(parseFragment('#session=pbs_1&apikey=k'), { entityKind: 'browser_session', entityId: 'pbs_1', apiKey: 'k', linkSecret: '' });
+  assert.deepEqual(parseFragment('#task=tsk_9'), { entityKind: 'task', entityId: 'tsk_9', apiKey: '', linkSecret: '' });
+  assert.deepEqual(parseFragment('#session=pbs_2&link=bsl_s'), { entityKind: 'browser_session', entityId: 'pbs_2', apiKey: '', linkSecret: 'bsl_s' });
   assert.equal(parseFragment('#workflow_run=wr_2&apikey=x').entityKind, 'workflow_run');
 });
 
@@ -17,9 +18,10 @@ test('a fragment without an entity, with two, or with a huge id is refused', () 
   assert.ok(parseFragment(`#session=${'x'.repeat(129)}`).error);
 });
 
-test('the API key is removed from the fragment and nothing else is', () => {
+test('the API key and the link secret are removed from the fragment and nothing else is', () => {
   assert.equal(fragmentWithoutKey('#session=pbs_1&apikey=k'), '#session=pbs_1');
   assert.equal(fragmentWithoutKey('#apikey=k'), '');
+  assert.equal(fragmentWithoutKey('#session=pbs_2&link=bsl_s'), '#session=pbs_2');
 });
 
 test('stream paths follow the gateway table', () => {

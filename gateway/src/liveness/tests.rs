@@ -77,6 +77,30 @@ impl Verification for Scripted {
     ) -> Result<Response<pb::RecordActivityResponse>, Status> {
         Err(Status::unimplemented("scripted"))
     }
+    async fn create_stream_link(
+        &self,
+        _: Request<pb::CreateStreamLinkRequest>,
+    ) -> Result<Response<pb::CreateStreamLinkResponse>, Status> {
+        Err(Status::unimplemented("scripted"))
+    }
+    async fn revoke_stream_link(
+        &self,
+        _: Request<pb::RevokeStreamLinkRequest>,
+    ) -> Result<Response<pb::RevokeStreamLinkResponse>, Status> {
+        Err(Status::unimplemented("scripted"))
+    }
+    async fn create_stream_ticket_from_link(
+        &self,
+        _: Request<pb::CreateStreamTicketFromLinkRequest>,
+    ) -> Result<Response<pb::CreateStreamTicketFromLinkResponse>, Status> {
+        Err(Status::unimplemented("scripted"))
+    }
+    async fn check_revoked(
+        &self,
+        _: Request<pb::CheckRevokedRequest>,
+    ) -> Result<Response<pb::CheckRevokedResponse>, Status> {
+        Err(Status::unimplemented("scripted"))
+    }
 }
 
 async fn start() -> (Liveness, mpsc::Receiver<Connection>, CancellationToken) {

@@ -55,6 +55,7 @@ pub async fn run(state: AppState, socket: WebSocket, auth: Authorized) -> CloseR
         _guard,
     } = registration;
     let liveness = state.liveness.watch(auth.key.entity.clone());
+    let revocation = state.revocations.watch(auth.identity.revocable.as_deref());
     let close = CloseSlot::new(CancellationToken::new());
     let bounds = Bounds {
         messages: state.config.outbound_queue,
@@ -84,6 +85,7 @@ pub async fn run(state: AppState, socket: WebSocket, auth: Authorized) -> CloseR
             () = state.shutdown.cancelled() => close.close(CloseReason::Draining),
             () = liveness.ended.cancelled() => close.close(CloseReason::EntityFinished),
             () = liveness.unverifiable.cancelled() => close.close(CloseReason::VerificationUnavailable),
+            () = revocation.revoked.cancelled() => close.close(CloseReason::Revoked),
             () = superseded.cancelled() => close.close(CloseReason::Superseded),
         }
     };

@@ -68,6 +68,7 @@ impl pb::verification_server::Verification for GrpcHandler {
                 scope: convert::scope_to_pb(scope) as i32,
             }),
             expires_at: who.expires_at.map(convert::timestamp),
+            revocable: who.revocable.unwrap_or_default(),
         }))
     }
 
@@ -80,11 +81,77 @@ impl pb::verification_server::Verification for GrpcHandler {
         let org = org(&request.organization_id)?;
         let entity = convert::entity(request.entity.as_ref())?;
         let scope = convert::scope(request.scope)?;
-        let (ticket, expires_at) = self.verifier.create_ticket(&org, &entity, scope).await?;
+        let origin = Some(request.revocable).filter(|r| !r.is_empty());
+        let (ticket, expires_at) = self
+            .verifier
+            .create_ticket(&org, &entity, scope, origin)
+            .await?;
         Ok(Response::new(pb::CreateStreamTicketResponse {
             ticket,
             expires_at: Some(convert::timestamp(expires_at)),
         }))
+    }
+
+    #[instrument(skip_all)]
+    async fn create_stream_link(
+        &self,
+        request: Request<pb::CreateStreamLinkRequest>,
+    ) -> Result<Response<pb::CreateStreamLinkResponse>, Status> {
+        let request = request.into_inner();
+        let org = org(&request.organization_id)?;
+        let entity = convert::entity(request.entity.as_ref())?;
+        let scope = convert::scope(request.scope)?;
+        let ttl = std::time::Duration::from_secs(request.ttl_seconds);
+        let link = self.verifier.create_link(&org, &entity, scope, ttl).await?;
+        Ok(Response::new(pb::CreateStreamLinkResponse {
+            link_id: link.id,
+            secret: link.secret,
+            expires_at: Some(convert::timestamp(link.expires_at)),
+        }))
+    }
+
+    #[instrument(skip_all)]
+    async fn revoke_stream_link(
+        &self,
+        request: Request<pb::RevokeStreamLinkRequest>,
+    ) -> Result<Response<pb::RevokeStreamLinkResponse>, Status> {
+        let request = request.into_inner();
+        let org = org(&request.organization_id)?;
+        self.verifier.revoke_link(&org, &request.link_id).await?;
+        Ok(Response::new(pb::RevokeStreamLinkResponse {}))
+    }
+
+    #[instrument(skip_all)]
+    async fn create_stream_ticket_from_link(
+        &self,
+        request: Request<pb::CreateStreamTicketFromLinkRequest>,
+    ) -> Result<Response<pb::CreateStreamTicketFromLinkResponse>, Status> {
+        let minted = self
+            .verifier
+            .ticket_from_link(&request.into_inner().secret)
+            .await?;
+        let (entity, scope) = minted.grant;
+        Ok(Response::new(pb::CreateStreamTicketFromLinkResponse {
+            ticket: minted.ticket,
+            expires_at: Some(convert::timestamp(minted.expires_at)),
+            organization_id: minted.organization_id,
+            grant: Some(pb::TicketGrant {
+                entity: Some(convert::entity_to_pb(&entity)),
+                scope: convert::scope_to_pb(scope) as i32,
+            }),
+        }))
+    }
+
+    #[instrument(skip_all)]
+    async fn check_revoked(
+        &self,
+        request: Request<pb::CheckRevokedRequest>,
+    ) -> Result<Response<pb::CheckRevokedResponse>, Status> {
+        let revoked = self
+            .verifier
+            .check_revoked(request.into_inner().ids)
+            .await?;
+        Ok(Response::new(pb::CheckRevokedResponse { revoked }))
     }
 
     #[instrument(skip_all)]

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod auth;
 pub mod entities;
+pub mod links;
 
 use std::time::Duration;
 

@@ -16,6 +16,8 @@ pub struct TicketRow {
     pub scope: String,
     /// Expiry, epoch ms.
     pub expires_at: i64,
+    /// The revocable credential it was minted with (`key:<hash>`, `link:<id>`), if any.
+    pub origin: Option<String>,
 }
 
 /// The organization of a valid (unrevoked) API key, by the key's hash.
@@ -50,8 +52,8 @@ pub async fn insert_ticket(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO stream_tickets \
-         (ticket_hash, organization_id, entity_kind, entity_id, scope, expires_at, used, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
+         (ticket_hash, organization_id, entity_kind, entity_id, scope, expires_at, used, created_at, origin) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8)",
     )
     .bind(ticket_hash)
     .bind(&ticket.organization_id)
@@ -60,6 +62,7 @@ pub async fn insert_ticket(
     .bind(&ticket.scope)
     .bind(ticket.expires_at)
     .bind(now)
+    .bind(&ticket.origin)
     .execute(pool)
     .await?;
     // Keeps the table small without a separate job: an hour after expiry a row is useless.
@@ -81,7 +84,7 @@ pub async fn consume_ticket(
     let row = sqlx::query(
         "UPDATE stream_tickets SET used = 1 \
          WHERE ticket_hash = $1 AND used = 0 AND expires_at > $2 \
-         RETURNING organization_id, entity_kind, entity_id, scope, expires_at",
+         RETURNING organization_id, entity_kind, entity_id, scope, expires_at, origin",
     )
     .bind(ticket_hash)
     .bind(now)
@@ -94,6 +97,7 @@ pub async fn consume_ticket(
             entity_id: r.try_get(2)?,
             scope: r.try_get(3)?,
             expires_at: r.try_get(4)?,
+            origin: r.try_get(5)?,
         })
     })
     .transpose()
@@ -111,6 +115,7 @@ mod tests {
             entity_id: "pbs_1".into(),
             scope: "view".into(),
             expires_at,
+            origin: Some("link:lnk_1".into()),
         }
     }
 

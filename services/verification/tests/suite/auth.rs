@@ -32,6 +32,7 @@ async fn ticket(
         organization_id: org.into(),
         entity: Some(entity(kind, id)),
         scope: scope as i32,
+        revocable: String::new(),
     };
     app.client()
         .create_stream_ticket(request)

@@ -4,6 +4,7 @@
 
 pub mod activity;
 pub mod auth;
+pub mod links;
 pub mod verify;
 pub mod watch;
 
@@ -39,6 +40,9 @@ macro_rules! all_suite_tests {
             auth::tickets_are_minted_only_for_entities_of_the_organization,
             auth::the_service_token_is_required_when_configured,
             auth::concurrent_uses_of_one_ticket_let_exactly_one_through,
+            links::a_link_mints_tickets_of_its_scope_until_revoked_and_check_revoked_names_it,
+            links::tickets_minted_with_an_api_key_are_revoked_with_it,
+            links::links_are_bounded_and_scoped_to_their_organization,
             verify::a_provisioned_running_session_is_live_with_its_addresses,
             verify::an_unprovisioned_session_is_not_ready_at_once,
             verify::final_deleted_and_expired_sessions_are_not_live,
