@@ -3,8 +3,9 @@
 
 Starts `verification serve` on a free port over a fresh SQLite file, seeds it with
 `verification admin`, lists services through server reflection (v1alpha, what grpcio-reflection
-speaks), checks grpc.health.v1, and calls Authenticate, CreateStreamTicket, the three Verify
-RPCs, RecordActivity and Watch, with stubs generated from the .proto by grpcio-tools.
+speaks), checks grpc.health.v1, and calls Authenticate, CreateStreamTicket, the link RPCs
+(CreateStreamLink, CreateStreamTicketFromLink, RevokeStreamLink, CheckRevoked), the three
+Verify RPCs, RecordActivity and Watch, with stubs generated from the .proto by grpcio-tools.
 
 Run (from the repository root, after `cargo build -p verification` and scripts/install-deps):
     ~/.cache/browser-stream/pyenv/bin/python services/verification/tests/standard_client.py \
@@ -90,6 +91,21 @@ def main():
         except grpc.RpcError as error:
             assert error.code() == grpc.StatusCode.UNAUTHENTICATED, error
         print("ok: CreateStreamTicket + Authenticate(ticket) once, then UNAUTHENTICATED")
+
+        link = stub.CreateStreamLink(pb.CreateStreamLinkRequest(
+            organization_id=org, entity=entity, scope=pb.SCOPE_VIEW, ttl_seconds=600), timeout=10)
+        bought = stub.CreateStreamTicketFromLink(
+            pb.CreateStreamTicketFromLinkRequest(secret=link.secret), timeout=10)
+        assert bought.grant.entity.id == pbs and bought.grant.scope == pb.SCOPE_VIEW
+        opened = stub.Authenticate(pb.AuthenticateRequest(ticket=bought.ticket), timeout=10)
+        revocable = f"link:{link.link_id}"
+        assert opened.revocable == revocable, opened
+        assert list(stub.CheckRevoked(pb.CheckRevokedRequest(ids=[revocable]), timeout=10).revoked) == []
+        stub.RevokeStreamLink(pb.RevokeStreamLinkRequest(organization_id=org, link_id=link.link_id),
+                              timeout=10)
+        assert list(stub.CheckRevoked(pb.CheckRevokedRequest(ids=[revocable]), timeout=10).revoked) \
+            == [revocable]
+        print("ok: CreateStreamLink + CreateStreamTicketFromLink, RevokeStreamLink, CheckRevoked")
 
         answers = [
             stub.VerifyBrowserSession(pb.VerifyBrowserSessionRequest(
