@@ -20,7 +20,7 @@ use serde::Deserialize;
 use crate::edge_limits::client_address;
 use crate::entity::{EntityKind, MAX_ID_LEN};
 use crate::state::AppState;
-use crate::tickets::{json_error, too_many};
+use crate::tickets::{json_error, target, too_many};
 use crate::verify::{Credential, Identity, VerifyError};
 
 /// A link's lifetime when the request names none.
@@ -108,23 +108,10 @@ pub async fn create_link(
             "body must be {entity_kind, entity_id, role, ttl}",
         );
     };
-    let Some(kind) = EntityKind::parse(&body.entity_kind) else {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            "entity_kind must be browser_session, task or workflow_run",
-        );
+    let (kind, view_only) = match target(&body.entity_kind, &body.entity_id, &body.role, "role") {
+        Ok(target) => target,
+        Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
     };
-    let view_only = match body.role.as_str() {
-        "control" => false,
-        "view" => true,
-        _ => return json_error(StatusCode::BAD_REQUEST, "role must be view or control"),
-    };
-    if body.entity_id.is_empty() || body.entity_id.len() > MAX_ID_LEN {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            "entity_id must be 1 to 128 characters",
-        );
-    }
     let ttl = body.ttl.map_or(DEFAULT_TTL, Duration::from_secs);
     let Some(base) = viewer_base(&state, &headers) else {
         return json_error(StatusCode::BAD_REQUEST, "a Host header is required");

@@ -39,6 +39,28 @@ pub(crate) fn too_many(retry_after: u64, message: &str) -> Response {
     response
 }
 
+/// Checks what a ticket or link request names: the entity kind, its id, and `control` or
+/// `view` in the field `field` (`scope`, `role`); answers the kind and whether it is view-only,
+/// or the 400 answer's text.
+pub(crate) fn target(
+    entity_kind: &str,
+    entity_id: &str,
+    scope: &str,
+    field: &str,
+) -> Result<(EntityKind, bool), String> {
+    let kind = EntityKind::parse(entity_kind)
+        .ok_or("entity_kind must be browser_session, task or workflow_run")?;
+    let view_only = match scope {
+        "control" => false,
+        "view" => true,
+        _ => return Err(format!("{field} must be control or view")),
+    };
+    if entity_id.is_empty() || entity_id.len() > MAX_ID_LEN {
+        return Err("entity_id must be 1 to 128 characters".into());
+    }
+    Ok((kind, view_only))
+}
+
 /// `POST /v1/stream/tickets` (PROTOCOL §2).
 pub async fn create_ticket(
     State(state): State<AppState>,
@@ -67,23 +89,10 @@ pub async fn create_ticket(
             "body must be {entity_kind, entity_id, scope}",
         );
     };
-    let Some(kind) = EntityKind::parse(&body.entity_kind) else {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            "entity_kind must be browser_session, task or workflow_run",
-        );
+    let (kind, view_only) = match target(&body.entity_kind, &body.entity_id, &body.scope, "scope") {
+        Ok(target) => target,
+        Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
     };
-    let view_only = match body.scope.as_str() {
-        "control" => false,
-        "view" => true,
-        _ => return json_error(StatusCode::BAD_REQUEST, "scope must be control or view"),
-    };
-    if body.entity_id.is_empty() || body.entity_id.len() > MAX_ID_LEN {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            "entity_id must be 1 to 128 characters",
-        );
-    }
     let limits = &state.edge_limits;
     if !limits.may_authenticate(client) {
         return too_many(
