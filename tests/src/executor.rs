@@ -27,6 +27,8 @@ pub struct ExecutorOptions {
     pub operation_timeout_ms: u64,
     /// Further flags, appended last (e.g. `["--navigate-block-hosts", "example.com"]`).
     pub extra_args: Vec<String>,
+    /// Where to listen (default `127.0.0.1:0`); a fixed address lets a test restart it there.
+    pub listen: Option<SocketAddr>,
 }
 
 impl Default for ExecutorOptions {
@@ -36,6 +38,7 @@ impl Default for ExecutorOptions {
             service_token: None,
             operation_timeout_ms: 5000,
             extra_args: Vec::new(),
+            listen: None,
         }
     }
 }
@@ -54,11 +57,14 @@ impl TestExecutor {
     /// Starts the executor against `verification_url`.
     pub async fn spawn(verification_url: &str, opts: ExecutorOptions) -> Self {
         let timeout = opts.operation_timeout_ms.to_string();
+        let listen = opts
+            .listen
+            .map_or_else(|| "127.0.0.1:0".to_owned(), |a| a.to_string());
         let mut args: Vec<String> = [
             "cdp-executor",
             "serve",
             "--listen",
-            "127.0.0.1:0",
+            &listen,
             "--verification-url",
             verification_url,
             "--operation-timeout-ms",
