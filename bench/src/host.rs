@@ -5,8 +5,10 @@
 //! benchmark client's runtime.
 //!
 //! Parent ⇄ child protocol, one line each: the child prints `bench-host <gateway addr>
-//! <organization> <api key> <session>`; the parent writes `control <client_id>` and the child
-//! answers `bench-ok` once that client holds control; stdin EOF stops the child.
+//! <organization> <api key> <session>[,<session>…]` (one session, or `--sessions N`); the
+//! parent writes `control <client_id>` and the child answers `bench-ok` once that client holds
+//! control of the first session; `tasks` is answered `bench-tasks <n>` (the gateway's tracked
+//! tasks); stdin EOF stops the child.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -21,15 +23,15 @@ use tokio_util::sync::CancellationToken;
 const START_WAIT: Duration = Duration::from_secs(60);
 
 /// Child side: serves until stdin closes.
-pub async fn serve(upstream: String) -> anyhow::Result<()> {
+pub async fn serve(upstream: String, sessions: usize) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("relay-bench-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
-    let result = serve_in(&dir, upstream).await;
+    let result = serve_in(&dir, upstream, sessions.max(1)).await;
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-async fn serve_in(dir: &std::path::Path, upstream: String) -> anyhow::Result<()> {
+async fn serve_in(dir: &std::path::Path, upstream: String, sessions: usize) -> anyhow::Result<()> {
     let database_url = format!("sqlite://{}", dir.join("verification.db").display());
     let stop = CancellationToken::new();
     let verification =
@@ -39,15 +41,19 @@ async fn serve_in(dir: &std::path::Path, upstream: String) -> anyhow::Result<()>
     let admin = verification::Admin::connect(&database_url).await?;
     let org = admin.create_org("bench").await?;
     let key = admin.create_api_key(&org).await?;
-    let mut new = verification::NewBrowserSession::new(&org);
-    new.vnc_url = Some(upstream);
-    new.cdp_url = Some("http://127.0.0.1:9".into());
-    let session = admin.create_browser_session(new).await?;
+    let mut ids = Vec::with_capacity(sessions);
+    for _ in 0..sessions {
+        let mut new = verification::NewBrowserSession::new(&org);
+        new.vnc_url = Some(upstream.clone());
+        new.cdp_url = Some("http://127.0.0.1:9".into());
+        ids.push(admin.create_browser_session(new).await?);
+    }
+    let session = ids[0].clone();
 
     let app = gateway::startup::Application::build(gateway_config(verification_url)).await?;
     let (addr, state) = (app.local_addr(), app.state().clone());
     let gateway_task = tokio::spawn(app.run(stop.clone()));
-    println!("bench-host {addr} {org} {key} {session}");
+    println!("bench-host {addr} {org} {key} {}", ids.join(","));
 
     let mut commands = stdin_lines();
     let key_of = SessionKey {
@@ -60,6 +66,8 @@ async fn serve_in(dir: &std::path::Path, upstream: String) -> anyhow::Result<()>
                 .ok_or_else(|| anyhow::anyhow!("bad client id {client_id:?}"))?;
             state.bus.take_control(&key_of, &client_id).await?;
             println!("bench-ok");
+        } else if line.trim() == "tasks" {
+            println!("bench-tasks {}", state.tracker.len());
         }
     }
     stop.cancel();
@@ -108,13 +116,21 @@ pub struct GatewayHost {
     pub addr: String,
     key: String,
     session: String,
+    /// Every seeded browser session (the first is `session`).
+    pub sessions: Vec<String>,
 }
 
 impl GatewayHost {
     /// Starts a gateway whose browser session's `vnc_url` is `upstream`.
     pub async fn spawn(upstream: &str) -> anyhow::Result<Self> {
+        Self::spawn_with_sessions(upstream, 1).await
+    }
+
+    /// Starts a gateway with `sessions` browser sessions, each on `upstream`.
+    pub async fn spawn_with_sessions(upstream: &str, sessions: usize) -> anyhow::Result<Self> {
         let mut child = Command::new(std::env::current_exe()?)
             .args(["host-gateway", "--upstream", upstream])
+            .args(["--sessions", &sessions.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -127,33 +143,46 @@ impl GatewayHost {
             .await
             .context("gateway host did not start in time")??;
         let fields: Vec<&str> = ready.split_whitespace().collect();
-        let [addr, _org, key, session] = fields[..] else {
+        let [addr, _org, key, sessions] = fields[..] else {
             bail!("malformed host line {ready:?}");
         };
+        let sessions: Vec<String> = sessions.split(',').map(str::to_owned).collect();
         Ok(Self {
             addr: addr.to_owned(),
             key: key.to_owned(),
-            session: session.to_owned(),
+            session: sessions[0].clone(),
+            sessions,
             child,
             stdin,
             lines,
         })
     }
 
-    /// The VNC socket URL for `client_id`.
+    /// The VNC socket URL for `client_id` (first session).
     pub fn vnc_url(&self, client_id: &str) -> String {
+        self.url_of("vnc", &self.session, client_id)
+    }
+
+    /// The Message socket URL for `client_id` (first session).
+    pub fn message_url(&self, client_id: &str) -> String {
+        self.url_of("messages", &self.session, client_id)
+    }
+
+    /// The `channel` (`vnc`, `messages`) socket URL of `session` for `client_id`.
+    pub fn url_of(&self, channel: &str, session: &str, client_id: &str) -> String {
         format!(
-            "ws://{}/v1/stream/vnc/browser_session/{}?client_id={client_id}&apikey={}",
-            self.addr, self.session, self.key
+            "ws://{}/v1/stream/{channel}/browser_session/{session}?client_id={client_id}&apikey={}",
+            self.addr, self.key
         )
     }
 
-    /// The Message socket URL for `client_id`.
-    pub fn message_url(&self, client_id: &str) -> String {
-        format!(
-            "ws://{}/v1/stream/messages/browser_session/{}?client_id={client_id}&apikey={}",
-            self.addr, self.session, self.key
-        )
+    /// The gateway's tracked tasks now.
+    pub async fn tasks(&mut self) -> anyhow::Result<usize> {
+        self.stdin.write_all(b"tasks\n").await?;
+        let line = tokio::time::timeout(START_WAIT, expect_line(&mut self.lines, "bench-tasks "))
+            .await
+            .context("no task count in time")??;
+        Ok(line.trim().parse()?)
     }
 
     /// Gives `client_id` control (what `take-control` on its Message socket does).

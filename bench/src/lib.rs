@@ -12,6 +12,7 @@
 //! - [`measure`]: the five paths and the rotation that measures them.
 //! - [`pairs`]: idle VNC+Message pairs by the thousand on one gateway.
 //! - [`report`]: quantiles, the table and the ratios.
+//! - [`soak`]: live sessions (input and updates) held for minutes on one gateway.
 
 pub mod client;
 pub mod host;
@@ -20,6 +21,7 @@ pub mod pairs;
 pub mod procfs;
 pub mod report;
 pub mod server;
+pub mod soak;
 pub mod socat;
 pub mod spawn;
 pub mod websockify;

@@ -33,7 +33,26 @@ enum Command {
         /// The browser session's `vnc_url`.
         #[arg(long)]
         upstream: String,
+        /// How many browser sessions to seed (all on `upstream`).
+        #[arg(long, default_value_t = 1)]
+        sessions: usize,
     },
+    /// Soak: live sessions (VNC + Message pairs in control, with input and updates) held on one
+    /// gateway; reports RSS, threads, tracked tasks and errors at start and end.
+    Soak(SoakArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+struct SoakArgs {
+    /// Live sessions, each its own browser session with one controlling viewer.
+    #[arg(long, env = "RELAY_BENCH_SOAK_SESSIONS", default_value_t = 1000)]
+    sessions: usize,
+    /// How long they are held.
+    #[arg(long, env = "RELAY_BENCH_SOAK_DURATION", default_value = "10m", value_parser = service_kit::cli::parse_duration)]
+    duration: std::time::Duration,
+    /// Each viewer sends a pointer event (and reads the update it causes) this often.
+    #[arg(long, env = "RELAY_BENCH_SOAK_INPUT_INTERVAL", default_value = "1s", value_parser = service_kit::cli::parse_duration)]
+    input_interval: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -93,7 +112,10 @@ struct RunArgs {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::HostGateway { upstream }) => bench::host::serve(upstream).await,
+        Some(Command::HostGateway { upstream, sessions }) => {
+            bench::host::serve(upstream, sessions).await
+        }
+        Some(Command::Soak(args)) => soak(args).await,
         Some(Command::HostServer { update_bytes }) => bench::server::host(update_bytes).await,
         Some(Command::Run(args)) => run(args).await,
         None => run(cli.run).await,
@@ -128,6 +150,21 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let pairs = bench::pairs::measure(server.addr, &sizes, args.hold, open_files).await?;
     println!("{}", report::render(&header, &plan, &results));
     println!("{}", report::render_pairs(&pairs, args.hold));
+    Ok(())
+}
+
+async fn soak(args: SoakArgs) -> anyhow::Result<()> {
+    let open_files = service_kit::limits::raise_open_files()
+        .map(|limit| limit.soft)
+        .unwrap_or(1024);
+    let plan = bench::soak::SoakPlan {
+        sessions: args.sessions,
+        duration: args.duration,
+        input_interval: args.input_interval,
+        open_files,
+    };
+    let report = bench::soak::run(&plan).await?;
+    println!("{}", bench::soak::render(&plan, &report));
     Ok(())
 }
 
