@@ -5,15 +5,18 @@
 //! - [`policy`]: the pure input policy: (control, key state, platform, message) → verdict.
 //! - [`budget`]: pure keyed token buckets (the edge's per-address and per-organization rates).
 //! - [`config`]: flags and env vars; [`startup`]: bind, run, drain; [`state`]: what handlers share.
-//! - [`http`]: the axum router (the channels' routes, tickets, health, metrics, web root);
-//!   [`tickets`]: stream tickets; [`edge_limits`]: client addresses and their budgets.
+//! - [`http`]: the axum router (the channels' routes, tickets, links, health, metrics, web
+//!   root); [`tickets`]: stream tickets; [`links`]: viewer links; [`embedding`]: who may frame
+//!   the viewer page; [`edge_limits`]: client addresses and their budgets.
 //! - [`upgrade`]: the upgrade every stream channel shares ([`upgrade::StreamChannel`]).
 //! - [`stream`]: authorization shared by the stream channels; [`close`]: close codes;
 //!   [`linger`]: the closing handshake every stream socket ends with.
 //! - [`vnc`]: the VNC channel (dial, relay, filter over `rfb` + `policy`, side effects).
 //! - [`message`]: the Message channel (JSON control, clipboard and browser operations).
-//! - [`control`]: control state and pairing ([`control::ControlBus`]), and its gRPC service.
-//! - [`liveness`]: the one Watch stream; [`activity`]: RecordActivity batching.
+//! - [`handoff`]: the pure handoff record and its moves; [`control`]: control state and
+//!   pairing ([`control::ControlBus`]), handoffs over it, and its gRPC service.
+//! - [`liveness`]: the one Watch stream; [`revocations`]: revoked credentials of open
+//!   sockets; [`activity`]: RecordActivity batching.
 //! - [`verify`]: the verification client; [`executor`]: the cdp-executor client.
 //! - [`org_sockets`], [`org_limits`]: the per-organization socket cap and rates.
 //! - [`metrics`]: Prometheus metrics; [`audit`]: audit events; [`entity`]: ids; [`caps`]: the

@@ -14,7 +14,7 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use crate::edge_limits::client_address;
@@ -186,49 +186,6 @@ pub async fn revoke_link(
         Err(VerifyError::NotFound | VerifyError::Invalid) => {
             json_error(StatusCode::NOT_FOUND, "link not found")
         }
-        Err(_) => json_error(StatusCode::SERVICE_UNAVAILABLE, "verification unavailable"),
-    }
-}
-
-/// `POST /v1/stream/tickets` with `x-stream-link`: a ticket for the link's entity and scope.
-pub async fn ticket_from_link(state: &AppState, client: IpAddr, secret: &str) -> Response {
-    let limits = &state.edge_limits;
-    if !limits.may_authenticate(client) {
-        return too_many(
-            limits.auth_retry_after(client),
-            "too many failed authentications",
-        );
-    }
-    if let Err(retry_after) = limits.mint_ticket(client) {
-        return too_many(retry_after, "too many tickets");
-    }
-    let secret = SecretString::from(secret.to_owned());
-    match state.verifier.ticket_from_link(&secret).await {
-        Ok(minted) => {
-            let (kind, id) = &minted.grant.entity;
-            let scope = if minted.grant.view_only {
-                "view"
-            } else {
-                "control"
-            };
-            (
-                StatusCode::CREATED,
-                Json(serde_json::json!({
-                    "ticket": minted.ticket.expose_secret(),
-                    "expires_at": minted.expires_at,
-                    "entity_kind": kind.as_str(),
-                    "entity_id": id,
-                    "scope": scope,
-                })),
-            )
-                .into_response()
-        }
-        Err(VerifyError::Unauthenticated) => {
-            limits.failed_authentication(client);
-            json_error(StatusCode::UNAUTHORIZED, "invalid, expired or revoked link")
-        }
-        Err(VerifyError::NotFound) => json_error(StatusCode::NOT_FOUND, "entity not found"),
-        Err(VerifyError::Invalid) => json_error(StatusCode::BAD_REQUEST, "invalid request"),
         Err(_) => json_error(StatusCode::SERVICE_UNAVAILABLE, "verification unavailable"),
     }
 }

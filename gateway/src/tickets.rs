@@ -6,13 +6,14 @@
 //! and of failed authentications per minute ([`crate::edge_limits`]): over either, 429 with
 //! `Retry-After`, before verification is asked.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::edge_limits::client_address;
@@ -74,7 +75,7 @@ pub async fn create_ticket(
         .and_then(|v| v.to_str().ok())
         .filter(|k| !k.is_empty())
     {
-        return crate::links::ticket_from_link(&state, client, link).await;
+        return ticket_from_link(&state, client, link).await;
     }
     let Some(key) = headers
         .get("x-api-key")
@@ -133,6 +134,49 @@ pub async fn create_ticket(
         Err(VerifyError::Unauthenticated) => {
             limits.failed_authentication(client);
             json_error(StatusCode::UNAUTHORIZED, "invalid API key")
+        }
+        Err(VerifyError::NotFound) => json_error(StatusCode::NOT_FOUND, "entity not found"),
+        Err(VerifyError::Invalid) => json_error(StatusCode::BAD_REQUEST, "invalid request"),
+        Err(_) => json_error(StatusCode::SERVICE_UNAVAILABLE, "verification unavailable"),
+    }
+}
+
+/// `POST /v1/stream/tickets` with `x-stream-link`: a ticket for the link's entity and scope.
+async fn ticket_from_link(state: &AppState, client: IpAddr, secret: &str) -> Response {
+    let limits = &state.edge_limits;
+    if !limits.may_authenticate(client) {
+        return too_many(
+            limits.auth_retry_after(client),
+            "too many failed authentications",
+        );
+    }
+    if let Err(retry_after) = limits.mint_ticket(client) {
+        return too_many(retry_after, "too many tickets");
+    }
+    let secret = SecretString::from(secret.to_owned());
+    match state.verifier.ticket_from_link(&secret).await {
+        Ok(minted) => {
+            let (kind, id) = &minted.grant.entity;
+            let scope = if minted.grant.view_only {
+                "view"
+            } else {
+                "control"
+            };
+            (
+                StatusCode::CREATED,
+                Json(serde_json::json!({
+                    "ticket": minted.ticket.expose_secret(),
+                    "expires_at": minted.expires_at,
+                    "entity_kind": kind.as_str(),
+                    "entity_id": id,
+                    "scope": scope,
+                })),
+            )
+                .into_response()
+        }
+        Err(VerifyError::Unauthenticated) => {
+            limits.failed_authentication(client);
+            json_error(StatusCode::UNAUTHORIZED, "invalid, expired or revoked link")
         }
         Err(VerifyError::NotFound) => json_error(StatusCode::NOT_FOUND, "entity not found"),
         Err(VerifyError::Invalid) => json_error(StatusCode::BAD_REQUEST, "invalid request"),
