@@ -176,7 +176,7 @@ enum Report {
     Checked(Result<(), String>),
 }
 
-type MessageSocket =
+pub(crate) type MessageSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// One viewer: opens both sockets, keeps them read, and answers each check until the check
@@ -258,7 +258,7 @@ async fn open(vnc_url: &str, message_url: &str) -> anyhow::Result<(RfbClient, Me
 
 /// Reads the Message socket until it fails (pings are answered as they are read); returns the
 /// reason it ended.
-async fn idle_message(message: &mut MessageSocket) -> anyhow::Error {
+pub(crate) async fn idle_message(message: &mut MessageSocket) -> anyhow::Error {
     loop {
         match message.next().await {
             Some(Ok(Message::Close(frame))) => return anyhow::anyhow!("closed: {frame:?}"),

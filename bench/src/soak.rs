@@ -17,6 +17,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::client::{RfbClient, WAIT};
 use crate::host::GatewayHost;
+use crate::pairs::{idle_message, MessageSocket};
 use crate::procfs::{threads, tree_memory};
 use crate::server::SyntheticServer;
 
@@ -95,9 +96,6 @@ impl Counters {
         first.get_or_insert(error);
     }
 }
-
-type MessageSocket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Runs the soak.
 pub async fn run(plan: &SoakPlan) -> anyhow::Result<SoakReport> {
@@ -237,7 +235,7 @@ async fn drive(
         tokio::select! {
             () = stop.cancelled() => return Ok(()),
             idled = vnc.idle_until(wait) => idled.context("VNC socket while idle")?,
-            error = read_message(message) => return Err(error.context("Message socket while idle")),
+            error = idle_message(message) => return Err(error.context("Message socket while idle")),
         }
         vnc.pointer_round_trip()
             .await
@@ -285,18 +283,6 @@ async fn open(vnc_url: &str, message_url: &str) -> anyhow::Result<(RfbClient, Me
         .await
         .context("take-control timed out")??;
     Ok((vnc, message))
-}
-
-/// Reads the Message socket (pings are answered as they are read) until it fails.
-async fn read_message(message: &mut MessageSocket) -> anyhow::Error {
-    loop {
-        match message.next().await {
-            Some(Ok(Message::Close(frame))) => return anyhow::anyhow!("closed: {frame:?}"),
-            Some(Ok(_)) => continue,
-            Some(Err(error)) => return error.into(),
-            None => return anyhow::anyhow!("ended"),
-        }
-    }
 }
 
 /// The Markdown report.
