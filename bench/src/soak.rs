@@ -124,7 +124,13 @@ pub async fn run(plan: &SoakPlan) -> anyhow::Result<SoakReport> {
         tasks.push(tokio::spawn(session_task(
             gateway.url_of("vnc", session, &client),
             gateway.url_of("messages", session, &client),
-            plan.input_interval,
+            Cadence {
+                interval: plan.input_interval,
+                // Session n starts at n/N of the interval: spread evenly, not all at once.
+                offset: plan
+                    .input_interval
+                    .mul_f64(n as f64 / plan.sessions.max(1) as f64),
+            },
             gate.clone(),
             counters.clone(),
             opened_tx.clone(),
@@ -186,11 +192,18 @@ async fn reading(gateway: &mut GatewayHost, counters: &Counters) -> anyhow::Resu
     })
 }
 
-/// One live session: open, take control, then input at the cadence until `stop`.
+/// When a session sends its inputs: every `interval`, the first `offset` after it is live.
+#[derive(Debug, Clone, Copy)]
+struct Cadence {
+    interval: Duration,
+    offset: Duration,
+}
+
+/// One live session: open, take control, then input at its cadence until `stop`.
 async fn session_task(
     vnc_url: String,
     message_url: String,
-    interval: Duration,
+    cadence: Cadence,
     gate: Arc<Semaphore>,
     counters: Arc<Counters>,
     opened: tokio::sync::mpsc::Sender<()>,
@@ -211,7 +224,7 @@ async fn session_task(
     counters.live.fetch_add(1, Ordering::Relaxed);
     let _ = opened.send(()).await;
     drop(opened);
-    let result = drive(&mut vnc, &mut message, interval, &counters, &stop).await;
+    let result = drive(&mut vnc, &mut message, cadence, &counters, &stop).await;
     counters.live.fetch_sub(1, Ordering::Relaxed);
     if let Err(error) = result {
         counters.fail(format!("{error:#}"));
@@ -223,12 +236,10 @@ async fn session_task(
 async fn drive(
     vnc: &mut RfbClient,
     message: &mut MessageSocket,
-    interval: Duration,
+    Cadence { interval, offset }: Cadence,
     counters: &Counters,
     stop: &tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
-    // Spread the sessions' inputs over the interval instead of all at once.
-    let offset = Duration::from_micros(rand_offset(interval));
     let mut next = tokio::time::Instant::now() + offset;
     loop {
         let wait = tokio::time::sleep_until(next);
@@ -243,17 +254,6 @@ async fn drive(
         counters.inputs.fetch_add(1, Ordering::Relaxed);
         next += interval;
     }
-}
-
-/// A pseudo-random offset below `interval`, µs (no shared RNG: the task's address is enough).
-fn rand_offset(interval: Duration) -> u64 {
-    let seed = tokio::task::try_id().map_or(0, |id| {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        id.hash(&mut hasher);
-        hasher.finish()
-    });
-    seed % (interval.as_micros().max(1) as u64)
 }
 
 /// Opens both sockets and takes control (the `control-state` that says `user`).

@@ -121,10 +121,7 @@ pub async fn create_ticket(
     .await;
     match result {
         Ok(ticket) => {
-            let expires_at = ticket
-                .expires_at
-                .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            let expires_at = crate::verify::links::rfc3339(ticket.expires_at);
             (
                 StatusCode::CREATED,
                 Json(serde_json::json!({ "ticket": ticket.ticket, "expires_at": expires_at })),

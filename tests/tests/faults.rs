@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use integration_tests::executor::{ExecutorOptions, TestExecutor};
 use integration_tests::gateway::{
-    http_request, Closed, RecordingUpstream, TestGateway, UpstreamMode, BROWSER_PATH, WAIT,
+    http_request, Closed, RecordingUpstream, TestGateway, UpstreamMode, VncClient, BROWSER_PATH,
+    WAIT,
 };
 use integration_tests::message::{path, MessageClient};
 use integration_tests::node::{
@@ -47,34 +48,81 @@ fn kill(pid: u32) {
     assert!(status.success(), "kill -KILL {pid}");
 }
 
+/// A browser node (real Xvfb, Chromium, x11vnc) registered as a session, verification, and a
+/// gateway (with a real executor when `with_executor`), its idle task count taken.
+struct NodeWorld {
+    _verification: TestVerification,
+    node: BrowserNode,
+    executor: Option<TestExecutor>,
+    gateway: TestGateway,
+    session: String,
+    key: String,
+    baseline: usize,
+}
+
+impl NodeWorld {
+    async fn start(with_executor: bool) -> Self {
+        let verification = TestVerification::spawn_sqlite().await;
+        let node = BrowserNode::start(NodeOptions::default())
+            .await
+            .expect("browser node starts");
+        let org = verification.create_org("org").await;
+        let key = verification.create_api_key(&org).await;
+        let session = verification
+            .create_browser_session(&org, Some(&node.vnc_url()), Some(&node.cdp_url()))
+            .await;
+        let executor = match with_executor {
+            true => Some(TestExecutor::spawn(&verification.url, ExecutorOptions::default()).await),
+            false => None,
+        };
+        let mut config = gateway::config::Config::for_tests(verification.url.clone());
+        config.cdp_executor_url = executor.as_ref().map(|e| e.url.clone());
+        let gateway = TestGateway::spawn_with(config).await;
+        let baseline = baseline_tasks(&gateway).await;
+        Self {
+            _verification: verification,
+            node,
+            executor,
+            gateway,
+            session,
+            key,
+            baseline,
+        }
+    }
+
+    /// A VNC socket past the real x11vnc's handshake and a Message socket of one client.
+    async fn sockets(&self) -> (VncClient, MessageClient) {
+        let query = format!("client_id=c&apikey={}", self.key);
+        let mut vnc = self
+            .gateway
+            .connect_vnc(&format!("{BROWSER_PATH}{}", self.session), &query)
+            .await;
+        vnc.handshake().await.expect("the real x11vnc streams");
+        let url = self
+            .gateway
+            .ws_url(&path("browser_session", &self.session), &query);
+        (vnc, MessageClient::connect(&url).await)
+    }
+
+    async fn stop(self) {
+        if let Some(executor) = self.executor {
+            executor.shutdown().await;
+        }
+        self.node.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vnc_server_killed_mid_stream_closes_upstream_closed_and_leaves_no_task() {
     if !vnc_tools_or_skip() {
         return;
     }
-    let verification = TestVerification::spawn_sqlite().await;
-    let node = BrowserNode::start(NodeOptions::default())
-        .await
-        .expect("browser node starts");
-    let org = verification.create_org("org").await;
-    let key = verification.create_api_key(&org).await;
-    let session = verification
-        .create_browser_session(&org, Some(&node.vnc_url()), Some(&node.cdp_url()))
-        .await;
-    let gateway = TestGateway::spawn(&verification.url).await;
-    let baseline = baseline_tasks(&gateway).await;
-
-    let query = format!("client_id=c&apikey={key}");
-    let mut vnc = gateway
-        .connect_vnc(&format!("{BROWSER_PATH}{session}"), &query)
-        .await;
-    vnc.handshake().await.expect("the real x11vnc streams");
-    let mut messages =
-        MessageClient::connect(&gateway.ws_url(&path("browser_session", &session), &query)).await;
+    let w = NodeWorld::start(false).await;
+    let (mut vnc, mut messages) = w.sockets().await;
     messages.next_of_kind("control-state").await;
-    assert!(gateway.state.tracker.len() > baseline);
+    assert!(w.gateway.state.tracker.len() > w.baseline);
 
-    let (_, _, x11vnc) = node.pids();
+    let (_, _, x11vnc) = w.node.pids();
     kill(x11vnc);
     assert_eq!(
         tokio::time::timeout(WAIT, vnc.closed())
@@ -92,8 +140,8 @@ async fn a_vnc_server_killed_mid_stream_closes_upstream_closed_and_leaves_no_tas
         "user"
     );
     messages.close().await;
-    until_tasks(&gateway, baseline).await;
-    node.shutdown().await;
+    until_tasks(&w.gateway, w.baseline).await;
+    w.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,33 +230,13 @@ async fn chromium_killed_under_the_vnc_channel_leaves_the_screen_streaming_and_o
     if !vnc_tools_or_skip() {
         return;
     }
-    let verification = TestVerification::spawn_sqlite().await;
-    let node = BrowserNode::start(NodeOptions::default())
-        .await
-        .expect("browser node starts");
-    let org = verification.create_org("org").await;
-    let key = verification.create_api_key(&org).await;
-    let session = verification
-        .create_browser_session(&org, Some(&node.vnc_url()), Some(&node.cdp_url()))
-        .await;
-    let executor = TestExecutor::spawn(&verification.url, ExecutorOptions::default()).await;
-    let mut config = gateway::config::Config::for_tests(verification.url.clone());
-    config.cdp_executor_url = Some(executor.url.clone());
-    let gateway = TestGateway::spawn_with(config).await;
-    let baseline = baseline_tasks(&gateway).await;
-
-    let query = format!("client_id=c&apikey={key}");
-    let mut vnc = gateway
-        .connect_vnc(&format!("{BROWSER_PATH}{session}"), &query)
-        .await;
-    vnc.handshake().await.expect("the real x11vnc streams");
-    let mut messages =
-        MessageClient::connect(&gateway.ws_url(&path("browser_session", &session), &query)).await;
+    let w = NodeWorld::start(true).await;
+    let (mut vnc, mut messages) = w.sockets().await;
     messages.send(json!({"kind": "take-control"})).await;
     messages.send(json!({"kind": "get-browser-url"})).await;
     messages.next_of_kind("browser-url").await;
 
-    let (_, chromium, _) = node.pids();
+    let (_, chromium, _) = w.node.pids();
     kill(chromium);
     // The X screen is still served: a full update request is answered.
     let request = gateway::rfb::encode::framebuffer_update_request(false, 0, 0, 1, 1);
@@ -229,7 +257,6 @@ async fn chromium_killed_under_the_vnc_channel_leaves_the_screen_streaming_and_o
     );
     messages.close().await;
     vnc.close().await;
-    until_tasks(&gateway, baseline).await;
-    executor.shutdown().await;
-    node.shutdown().await;
+    until_tasks(&w.gateway, w.baseline).await;
+    w.stop().await;
 }

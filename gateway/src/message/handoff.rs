@@ -23,14 +23,11 @@ impl Shown {
         let mut out = Vec::new();
         let handoff = state.handoff.as_deref();
         if let Some(shown) = self.0.take() {
-            match handoff {
-                Some(h) if h.id == shown && h.is_open() => self.0 = Some(shown),
-                Some(h) if h.id == shown => {
-                    let outcome = h.ended.as_ref().map(|e| e.outcome.as_str());
-                    out.push(ended(&shown, outcome.unwrap_or("CANCELLED")));
-                }
+            match handoff.filter(|h| h.id == shown).map(|h| &h.ended) {
+                Some(None) => self.0 = Some(shown),
+                Some(Some(end)) => out.push(ended(&shown, end.outcome.as_str())),
                 // Replaced by a newer one this socket never saw end (a missed update).
-                _ => out.push(ended(&shown, Outcome::Cancelled.as_str())),
+                None => out.push(ended(&shown, Outcome::Cancelled.as_str())),
             }
         }
         if let Some(h) = handoff.filter(|h| h.is_open()) {

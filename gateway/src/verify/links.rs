@@ -31,7 +31,8 @@ pub struct LinkTicket {
     pub grant: TicketGrant,
 }
 
-fn rfc3339(at: Option<prost_types::Timestamp>) -> Option<String> {
+/// A verification timestamp as the HTTP answers give it (RFC 3339, seconds, UTC).
+pub(crate) fn rfc3339(at: Option<prost_types::Timestamp>) -> Option<String> {
     at.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
