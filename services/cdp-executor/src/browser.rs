@@ -160,6 +160,14 @@ impl BrowserConn {
         if let Some(session) = lock(&self.sessions).get(target_id) {
             return Ok(session.clone());
         }
+        let session = self.attach(target_id).await?;
+        self.call("Page.enable", Some(&session), json!({})).await?;
+        lock(&self.sessions).insert(target_id.to_string(), session.clone());
+        Ok(session)
+    }
+
+    /// A new flattened session on `target_id`, not shared: whoever attaches it detaches it.
+    pub async fn attach(&self, target_id: &str) -> Result<String, ExecutorError> {
         let answer = self
             .call(
                 "Target.attachToTarget",
@@ -167,14 +175,11 @@ impl BrowserConn {
                 json!({ "targetId": target_id, "flatten": true }),
             )
             .await?;
-        let session = answer
+        answer
             .get("sessionId")
             .and_then(Value::as_str)
-            .ok_or_else(|| ExecutorError::Internal(anyhow::anyhow!("attach without a session id")))?
-            .to_string();
-        self.call("Page.enable", Some(&session), json!({})).await?;
-        lock(&self.sessions).insert(target_id.to_string(), session.clone());
-        Ok(session)
+            .map(str::to_string)
+            .ok_or_else(|| ExecutorError::Internal(anyhow::anyhow!("attach without a session id")))
     }
 
     fn forget(&self, target_id: &str) {

@@ -122,6 +122,23 @@ impl CdpHandle {
         let _ = self.tx.try_send(request);
     }
 
+    /// Sends a command without waiting for its answer, but waiting for room in the mailbox: for
+    /// a command that must not be lost (a screencast frame's ack).
+    pub async fn send(
+        &self,
+        method: &'static str,
+        session: Option<&str>,
+        params: Value,
+    ) -> Result<(), CallError> {
+        let request = Request::Call {
+            method,
+            session: session.map(str::to_string),
+            params,
+            reply: None,
+        };
+        self.tx.send(request).await.map_err(|_| CallError::Closed)
+    }
+
     /// Every event from now on, through a channel of `capacity`. A subscriber that falls
     /// behind is dropped (its receiver ends) rather than slowing the connection.
     pub async fn subscribe(

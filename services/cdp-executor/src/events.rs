@@ -118,24 +118,13 @@ impl Stream {
         match self.try_install(target_id).await {
             Ok(installed) => self.installed.push(installed),
             // A tab that closed while we attached is not an error of the stream.
-            Err(error) => tracing::debug!(error = %error, "page not instrumented"),
+            Err(error) => tracing::debug!(error = ?error, "page not instrumented"),
         }
     }
 
-    async fn try_install(&self, target_id: &str) -> Result<Installed, crate::cdp::CallError> {
+    async fn try_install(&self, target_id: &str) -> Result<Installed, crate::ExecutorError> {
         let cdp = self.browser.cdp();
-        let attached = cdp
-            .call(
-                "Target.attachToTarget",
-                None,
-                json!({ "targetId": target_id, "flatten": true }),
-            )
-            .await?;
-        let session = attached
-            .get("sessionId")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let session = self.browser.attach(target_id).await?;
         let mut installed = Installed {
             session: session.clone(),
             target_id: target_id.to_string(),

@@ -14,16 +14,16 @@ use service_kit::org_tokens::Caller;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
 use crate::browser::BrowserConn;
 use crate::error::ExecutorError;
 use crate::guard::Guard;
 use crate::metrics::Metrics;
-use crate::pool::Pool;
-use crate::resolve::Resolver;
-use crate::{events, nav, ops};
+use crate::pool::{Lease, Pool};
+use crate::resolve::{Resolved, Resolver};
+use crate::{events, input, nav, ops, screencast};
 
 /// What every RPC needs.
 #[derive(Debug, Clone)]
@@ -40,6 +40,8 @@ pub struct GrpcHandler {
     pub nav_reset: Duration,
     /// User-event stream buffer.
     pub event_buffer: usize,
+    /// The screencasts running, shared by their streams.
+    pub screencasts: Arc<screencast::Screencasts>,
     /// Spawned stream tasks.
     pub tracker: TaskTracker,
     /// Server shutdown.
@@ -99,6 +101,43 @@ impl GrpcHandler {
         self.metrics.operation(kind, code, started.elapsed());
         result
     }
+
+    /// Resolves the target of a stream and takes its connection, within the deadline; the
+    /// lease goes to the stream's task.
+    async fn open(
+        &self,
+        target: Option<&pb::BrowserTarget>,
+    ) -> Result<(Resolved, Arc<BrowserConn>, Lease), Status> {
+        tokio::time::timeout(self.timeout, async {
+            let resolved = self.resolver.resolve(target).await?;
+            let (browser, lease) = self.pool.get(&resolved).await?;
+            Ok((resolved, browser, lease))
+        })
+        .await
+        .unwrap_or(Err(ExecutorError::DeadlineExceeded))
+        .map_err(Status::from)
+    }
+
+    /// The first request of an input stream and the target it names, once the caller was
+    /// found to act for that organization: the target comes with the first message, so it is
+    /// read first and checked on the request that still carries the caller's extensions.
+    async fn first_input(
+        &self,
+        r: &mut Request<Streaming<pb::DispatchInputRequest>>,
+    ) -> Result<(pb::DispatchInputRequest, pb::BrowserTarget), Status> {
+        const NO_TARGET: ExecutorError =
+            ExecutorError::InvalidArgument("the first request must name the target");
+        let first = tokio::time::timeout(self.timeout, r.get_mut().message())
+            .await
+            .map_err(|_| Status::from(ExecutorError::DeadlineExceeded))??
+            .ok_or_else(|| Status::from(NO_TARGET))?;
+        let target = first
+            .target
+            .clone()
+            .ok_or_else(|| Status::from(NO_TARGET))?;
+        Caller::check(r, &target.organization_id)?;
+        Ok((first, target))
+    }
 }
 
 /// The request of a caller that may act for the organization its target names
@@ -138,6 +177,7 @@ targeted!(
     pb::ClearRequest,
     pb::ListTabsRequest,
     pb::StreamUserEventsRequest,
+    pb::StreamScreencastRequest,
 );
 
 /// The user-event stream handed to tonic: dropping it cancels the stream task.
@@ -148,6 +188,33 @@ pub struct UserEventStream {
 
 impl Stream for UserEventStream {
     type Item = Result<pb::UserEvent, Status>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.inner).poll_next(cx)
+    }
+}
+
+/// The screencast handed to tonic: it holds its place in the shared screencast, and the last
+/// one dropped stops the casting task.
+pub struct ScreencastStream {
+    inner: screencast::Receiver<pb::ScreencastFrame>,
+    _fanout: Arc<screencast::Fanout>,
+}
+
+impl Stream for ScreencastStream {
+    type Item = Result<pb::ScreencastFrame, Status>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.inner).poll_next(cx)
+    }
+}
+
+/// The input answers handed to tonic: dropping it cancels the stream task.
+pub struct InputStream {
+    inner: ReceiverStream<Result<pb::DispatchInputResponse, Status>>,
+    _guard: DropGuard,
+}
+
+impl Stream for InputStream {
+    type Item = Result<pb::DispatchInputResponse, Status>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         Pin::new(&mut self.inner).poll_next(cx)
     }
@@ -351,13 +418,7 @@ impl CdpExecutor for GrpcHandler {
         r: Request<pb::StreamUserEventsRequest>,
     ) -> Result<Response<Self::StreamUserEventsStream>, Status> {
         let r = admitted(r)?;
-        let (resolved, browser, lease) = tokio::time::timeout(self.timeout, async {
-            let resolved = self.resolver.resolve(r.target.as_ref()).await?;
-            let (browser, lease) = self.pool.get(&resolved).await?;
-            Ok::<_, ExecutorError>((resolved, browser, lease))
-        })
-        .await
-        .unwrap_or(Err(ExecutorError::DeadlineExceeded))?;
+        let (resolved, browser, lease) = self.open(r.target.as_ref()).await?;
         // One extra slot: the closing error always fits.
         let (tx, rx) = tokio::sync::mpsc::channel(self.event_buffer + 1);
         let call = self.token.child_token();
@@ -366,6 +427,68 @@ impl CdpExecutor for GrpcHandler {
             events::run(browser, lease, tx, call.clone(), self.metrics.clone()).instrument(span),
         );
         Ok(Response::new(UserEventStream {
+            inner: ReceiverStream::new(rx),
+            _guard: call.drop_guard(),
+        }))
+    }
+
+    type StreamScreencastStream = ScreencastStream;
+
+    async fn stream_screencast(
+        &self,
+        r: Request<pb::StreamScreencastRequest>,
+    ) -> Result<Response<Self::StreamScreencastStream>, Status> {
+        let r = admitted(r)?;
+        let limits = screencast::Limits::from_request(r.max_width, r.max_height, r.quality);
+        let (resolved, browser, lease) = self.open(r.target.as_ref()).await?;
+        let (frames, rx) = screencast::channel(screencast::QUEUE, self.metrics.frames_sent.clone());
+        let key = (resolved.key.clone(), limits);
+        let fanout = match self
+            .screencasts
+            .join(key, frames, &self.token, &self.metrics)
+        {
+            screencast::Joined::Running(fanout) => fanout,
+            screencast::Joined::New(fanout, stop) => {
+                let options = screencast::Options {
+                    limits,
+                    timeout: self.timeout,
+                    metrics: self.metrics.clone(),
+                };
+                let span = tracing::info_span!("cdp.stream_screencast", session.id = %resolved.key.browser_session_id);
+                let cast = screencast::run(browser, lease, Arc::downgrade(&fanout), stop, options);
+                self.tracker.spawn(cast.instrument(span));
+                fanout
+            }
+        };
+        Ok(Response::new(ScreencastStream {
+            inner: rx,
+            _fanout: fanout,
+        }))
+    }
+
+    type DispatchInputStream = InputStream;
+
+    async fn dispatch_input(
+        &self,
+        mut r: Request<Streaming<pb::DispatchInputRequest>>,
+    ) -> Result<Response<Self::DispatchInputStream>, Status> {
+        let (first, target) = self.first_input(&mut r).await?;
+        let requests = r.into_inner();
+        let (resolved, browser, lease) = self.open(Some(&target)).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(input::ANSWER_BUFFER);
+        let call = self.token.child_token();
+        let dispatcher = input::Dispatcher {
+            browser,
+            timeout: self.timeout,
+            metrics: self.metrics.clone(),
+        };
+        let span = tracing::info_span!("cdp.dispatch_input", session.id = %resolved.key.browser_session_id);
+        self.tracker.spawn(
+            dispatcher
+                .run(lease, first, requests, tx, call.clone())
+                .instrument(span),
+        );
+        Ok(Response::new(InputStream {
             inner: ReceiverStream::new(rx),
             _guard: call.drop_guard(),
         }))

@@ -15,6 +15,8 @@
 //! - [`plan`]: pure request → CDP command mapping, page scripts, caps.
 //! - [`guard`]: the navigation guard (pure rules + DNS).
 //! - [`ops`], [`nav`]: the operations; [`events`]: `StreamUserEvents`.
+//! - [`screencast`]: `StreamScreencast` (follows the active tab; drop-oldest frame queue).
+//! - [`input`]: `DispatchInput` (validated, clamped mouse, wheel and key events, in order).
 //! - [`metrics`]: Prometheus metrics and the optional `/metrics` endpoint.
 //! - [`fuzzing`]: the `cdp_message` fuzz target's entry point.
 
@@ -30,12 +32,14 @@ pub mod events;
 pub mod fuzzing;
 pub mod grpc;
 pub mod guard;
+pub mod input;
 pub mod metrics;
 pub mod nav;
 pub mod ops;
 pub mod plan;
 pub mod pool;
 pub mod resolve;
+pub mod screencast;
 pub mod startup;
 
 pub use config::{Cli, Config, Settings};

@@ -1,6 +1,7 @@
 //! Prometheus metrics and their optional HTTP endpoint (`--metrics-listen`, `GET /metrics`,
 //! OpenMetrics text): operations by kind and outcome (gRPC code name), operation latency,
-//! open CDP connections, reconnects, open user-event streams and events sent.
+//! open CDP connections, reconnects, open user-event streams and events sent, open screencasts
+//! with the frames they sent and the frames they dropped for a slow consumer.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +40,12 @@ pub struct Metrics {
     pub streams: Gauge,
     /// User events sent to stream consumers.
     pub events_sent: Counter,
+    /// Screencast streams currently open.
+    pub screencasts: Gauge,
+    /// Screencast frames handed to consumers.
+    pub frames_sent: Counter,
+    /// Screencast frames dropped (oldest first) because the consumer was slower than the page.
+    pub frames_evicted: Counter,
 }
 
 impl Default for Metrics {
@@ -72,6 +79,23 @@ impl Default for Metrics {
             streams.clone(),
         );
         registry.register("user_events_sent", "User events sent", events_sent.clone());
+        let screencasts = Gauge::default();
+        let (frames_sent, frames_evicted) = (Counter::default(), Counter::default());
+        registry.register(
+            "screencasts",
+            "Screencasts running (one per browser session and frame limits, shared by its streams)",
+            screencasts.clone(),
+        );
+        registry.register(
+            "screencast_frames_sent",
+            "Screencast frames sent",
+            frames_sent.clone(),
+        );
+        registry.register(
+            "screencast_frames_evicted",
+            "Screencast frames dropped for a slow consumer",
+            frames_evicted.clone(),
+        );
         Self {
             registry,
             operations,
@@ -80,6 +104,9 @@ impl Default for Metrics {
             reconnects,
             streams,
             events_sent,
+            screencasts,
+            frames_sent,
+            frames_evicted,
         }
     }
 }

@@ -73,6 +73,7 @@ impl Application {
             timeout: settings.operation_timeout,
             nav_reset: settings.navigation_reset_timeout,
             event_buffer: settings.event_buffer,
+            screencasts: Arc::default(),
             tracker,
             token,
             metrics,
@@ -131,6 +132,10 @@ impl Application {
                 () = shutdown => {},
                 () = stop.cancelled() => {},
             }
+            // Streams (screencasts, input, user events) end on this token: cancelled before
+            // tonic waits for calls in flight, or an open stream would hold shutdown until its
+            // client left.
+            stop.cancel();
         })
         .await?;
         token.cancel();

@@ -1,4 +1,5 @@
-//! The test pages, served on 127.0.0.1 by axum: forms, selections, iframes, redirects.
+//! The test pages, served on 127.0.0.1 by axum: forms, selections, iframes, redirects, solid
+//! colours and an animation (screencast), and a page that records input.
 
 use axum::extract::Query;
 use axum::response::{Html, IntoResponse, Redirect};
@@ -27,6 +28,18 @@ impl Pages {
                     Html(format!("<title>page {0}</title><h1>page {0}</h1>", n.0))
                 }),
             )
+            // A page of one solid colour, `/color/1976d2`.
+            .route(
+                "/color/{hex}",
+                get(|hex: axum::extract::Path<String>| async move {
+                    let hex: String = hex.0.chars().filter(char::is_ascii_hexdigit).take(6).collect();
+                    Html(format!(
+                        "<title>{hex}</title><style>html,body{{margin:0;height:100%;background:#{hex}}}</style>"
+                    ))
+                }),
+            )
+            .route("/animate", get(|| async { Html(ANIMATE) }))
+            .route("/input", get(|| async { Html(INPUT) }))
             .route(
                 "/redirect",
                 get(|q: Query<HashMap<String, String>>| async move {
@@ -67,3 +80,24 @@ const LOGIN: &str = r#"<title>login</title>
 <input id="pw" type="password" name="pw">
 <input id="card" autocomplete="cc-number">
 <a id="next" href="/page/2">next</a>"#;
+
+/// Repaints with a new colour on every animation frame.
+const ANIMATE: &str = r#"<title>animate</title>
+<style>html,body{margin:0;height:100%}</style>
+<script>
+  window.frames_drawn = 0;
+  function draw() { window.frames_drawn++; document.body.style.background = `hsl(${(window.frames_drawn * 7) % 360},80%,50%)`; requestAnimationFrame(draw); }
+  requestAnimationFrame(draw);
+</script>"#;
+
+/// A button that counts clicks, a text field, every mouse button seen, and a tall body to
+/// scroll.
+const INPUT: &str = r#"<title>input</title>
+<style>body{margin:0} #b{position:absolute;left:100px;top:100px;width:200px;height:80px} #f{position:absolute;left:100px;top:300px;width:300px;height:40px} #tall{height:5000px}</style>
+<button id="b">click</button><input id="f"><div id="tall"></div>
+<script>
+  window.clicks = 0; window.buttons = []; window.contextmenus = 0;
+  document.getElementById("b").addEventListener("click", () => window.clicks++);
+  document.addEventListener("mousedown", (e) => window.buttons.push(e.button));
+  document.addEventListener("contextmenu", (e) => { window.contextmenus++; e.preventDefault(); });
+</script>"#;
