@@ -48,6 +48,26 @@ pub enum CloseReason {
     InternalError,
     /// This replica is shutting down.
     Draining,
+    /// A screencast socket of a session that has a VNC server (and no `force_cdp`).
+    UseVncStreaming,
+    /// CDP input: the browser session does not exist (in the caller's organization).
+    BrowserSessionNotFound,
+    /// CDP input: the browser session is no longer live.
+    BrowserSessionFinalized,
+    /// CDP input: the workflow run does not exist (or a task, on this channel).
+    WorkflowRunNotFound,
+    /// CDP input: the workflow run is final.
+    WorkflowRunClosing,
+    /// CDP input: the task does not exist.
+    TaskNotFound,
+    /// CDP input: the task is final.
+    TaskClosing,
+    /// CDP input: the browser has no address or cannot be reached yet (the client retries).
+    BrowserStateTimeout,
+    /// CDP input: the browser has no page to bind to.
+    NoWorkingPage,
+    /// CDP input: the browser failed while input was dispatched.
+    DispatchFailed,
 }
 
 impl CloseReason {
@@ -63,6 +83,15 @@ impl CloseReason {
             }
             UpstreamUnreachable | BusUnavailable | InternalError => 1011,
             Draining => 1012,
+            UseVncStreaming => 4001,
+            BrowserSessionNotFound
+            | BrowserSessionFinalized
+            | WorkflowRunNotFound
+            | TaskNotFound => 4404,
+            BrowserStateTimeout => 4408,
+            WorkflowRunClosing | TaskClosing => 4409,
+            NoWorkingPage => 4410,
+            DispatchFailed => 4411,
         }
     }
 
@@ -90,6 +119,34 @@ impl CloseReason {
             BusUnavailable => "bus-unavailable",
             InternalError => "internal-error",
             Draining => "draining",
+            UseVncStreaming => "use-vnc-streaming",
+            BrowserSessionNotFound => "browser_session_not_found",
+            BrowserSessionFinalized => "browser_session_finalized",
+            WorkflowRunNotFound => "workflow_run_not_found",
+            WorkflowRunClosing => "workflow_run_closing",
+            TaskNotFound => "task_not_found",
+            TaskClosing => "task_closing",
+            BrowserStateTimeout => "browser_state_timeout",
+            NoWorkingPage => "no_working_page",
+            DispatchFailed => "dispatch_failed",
+        }
+    }
+}
+
+impl CloseReason {
+    /// A refusal of a CDP input socket in the incumbent's codes (spec §2.5, §9.1–9.2): entity
+    /// not found and not live become 44xx; credential and other failures stay as they are.
+    pub fn for_cdp_input(self, kind: crate::entity::EntityKind) -> Self {
+        use crate::entity::EntityKind;
+        match (self, kind) {
+            (Self::EntityNotFound, EntityKind::BrowserSession) => Self::BrowserSessionNotFound,
+            (Self::EntityNotFound, EntityKind::WorkflowRun) => Self::WorkflowRunNotFound,
+            (Self::EntityNotFound, EntityKind::Task) => Self::TaskNotFound,
+            (Self::EntityNotLive, EntityKind::BrowserSession) => Self::BrowserSessionFinalized,
+            (Self::EntityNotLive, EntityKind::WorkflowRun) => Self::WorkflowRunClosing,
+            (Self::EntityNotLive, EntityKind::Task) => Self::TaskClosing,
+            (Self::BrowserNotReady, _) => Self::BrowserStateTimeout,
+            (other, _) => other,
         }
     }
 }
@@ -164,6 +221,44 @@ mod tests {
         assert_eq!(
             (CloseReason::Draining.code(), CloseReason::Draining.as_str()),
             (1012, "draining")
+        );
+    }
+
+    #[test]
+    fn cdp_input_refusals_use_the_incumbent_codes() {
+        use crate::entity::EntityKind::{BrowserSession, WorkflowRun};
+        let shown = |r: CloseReason| (r.code(), r.as_str());
+        assert_eq!(
+            shown(CloseReason::EntityNotFound.for_cdp_input(BrowserSession)),
+            (4404, "browser_session_not_found")
+        );
+        assert_eq!(
+            shown(CloseReason::EntityNotLive.for_cdp_input(BrowserSession)),
+            (4404, "browser_session_finalized")
+        );
+        assert_eq!(
+            shown(CloseReason::EntityNotFound.for_cdp_input(WorkflowRun)),
+            (4404, "workflow_run_not_found")
+        );
+        assert_eq!(
+            shown(CloseReason::EntityNotLive.for_cdp_input(WorkflowRun)),
+            (4409, "workflow_run_closing")
+        );
+        assert_eq!(
+            shown(CloseReason::BrowserNotReady.for_cdp_input(WorkflowRun)),
+            (4408, "browser_state_timeout")
+        );
+        assert_eq!(
+            shown(CloseReason::EntityNotLive.for_cdp_input(crate::entity::EntityKind::Task)),
+            (4409, "task_closing")
+        );
+        assert_eq!(
+            CloseReason::AuthFailed.for_cdp_input(WorkflowRun),
+            CloseReason::AuthFailed
+        );
+        assert_eq!(
+            shown(CloseReason::UseVncStreaming),
+            (4001, "use-vnc-streaming")
         );
     }
 }

@@ -181,6 +181,10 @@ pub struct Config {
     /// (default: `http://<the request's Host>`).
     #[arg(long, env = "GATEWAY_VIEWER_URL")]
     pub viewer_url: Option<String>,
+    /// Clear the right button from CDP input pointer events too (the CDP transport lets it
+    /// through by default, as the incumbent does; the VNC channel always clears it).
+    #[arg(long, env = "GATEWAY_CDP_BLOCK_RIGHT_BUTTON")]
+    pub cdp_block_right_button: bool,
     /// Directory served at `/` (the viewer page) when it exists.
     #[arg(long, env = "GATEWAY_WEB_ROOT", default_value = "web")]
     pub web_root: PathBuf,
@@ -246,6 +250,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             web_root: PathBuf::from("web"),
             viewer_url: None,
+            cdp_block_right_button: false,
             service_token: None,
             org_tokens: None,
         }

@@ -193,6 +193,10 @@ pub enum ChannelKind {
     Vnc,
     /// JSON messages.
     Message,
+    /// Screencast frames out (send-only JSON).
+    Screencast,
+    /// CDP input events in (JSON).
+    CdpInput,
 }
 
 impl ChannelKind {
@@ -201,6 +205,8 @@ impl ChannelKind {
         match self {
             Self::Vnc => "vnc",
             Self::Message => "message",
+            Self::Screencast => "screencast",
+            Self::CdpInput => "cdp_input",
         }
     }
 }

@@ -27,7 +27,9 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(crate::links::revoke_link),
         )
         .merge(routes::<crate::vnc::VncChannel>())
-        .merge(routes::<crate::message::MessageChannel>());
+        .merge(routes::<crate::message::MessageChannel>())
+        .merge(routes::<crate::screencast::ScreencastChannel>())
+        .merge(routes::<crate::cdp_input::CdpInputChannel>());
     if state.config.web_root.is_dir() {
         let mut page = Router::new()
             .route("/viewer-config.json", get(viewer_config))

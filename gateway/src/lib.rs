@@ -13,6 +13,9 @@
 //!   [`linger`]: the closing handshake every stream socket ends with.
 //! - [`vnc`]: the VNC channel (dial, relay, filter over `rfb` + `policy`, side effects).
 //! - [`message`]: the Message channel (JSON control, clipboard and browser operations).
+//! - [`screencast`]: the screencast channel (frames of browsers without VNC);
+//!   [`screencasts`]: one upstream screencast per session, fanned out to its viewers;
+//!   [`cdp_input`]: the CDP input channel (their input, same control).
 //! - [`handoff`]: the pure handoff record and its moves; [`control`]: control state and
 //!   pairing ([`control::ControlBus`]), handoffs over it, and its gRPC service.
 //! - [`liveness`]: the one Watch stream; [`revocations`]: revoked credentials of open
@@ -29,6 +32,7 @@ pub mod rfb;
 pub mod activity;
 pub mod audit;
 pub mod caps;
+pub mod cdp_input;
 pub mod close;
 pub mod config;
 pub mod control;
@@ -48,6 +52,8 @@ pub mod metrics;
 pub mod org_limits;
 pub mod org_sockets;
 pub mod revocations;
+pub mod screencast;
+pub mod screencasts;
 pub mod startup;
 pub mod state;
 pub mod stream;

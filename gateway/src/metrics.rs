@@ -33,6 +33,71 @@ pub struct Metrics {
     clipboard_bytes: Family<Labels, Counter>,
     message_dropped: Counter,
     input_to_screen: Histogram,
+    screencast: Screencast,
+}
+
+/// The CDP transport's series (spec §13.3): frames sent and evicted, upstream screencasts,
+/// the time a frame waits in a viewer's queue and takes to send, and input wait and dispatch.
+struct Screencast {
+    frames_sent: Counter,
+    frames_evicted: Counter,
+    upstreams: Gauge,
+    frame_queue: Family<Labels, Histogram>,
+    frame_send: Family<Labels, Histogram>,
+    input_wait: Family<Labels, Histogram>,
+    input_dispatch: Family<Labels, Histogram>,
+}
+
+impl Screencast {
+    fn new() -> Self {
+        Self {
+            frame_queue: Family::new_with_constructor(latency_histogram),
+            frame_send: Family::new_with_constructor(latency_histogram),
+            input_wait: Family::new_with_constructor(latency_histogram),
+            input_dispatch: Family::new_with_constructor(latency_histogram),
+            frames_sent: Counter::default(),
+            frames_evicted: Counter::default(),
+            upstreams: Gauge::default(),
+        }
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "screencast_frames_sent",
+            "Screencast frames sent to viewers",
+            self.frames_sent.clone(),
+        );
+        registry.register(
+            "screencast_frames_evicted",
+            "Screencast frames dropped (oldest first) from a slow viewer's queue",
+            self.frames_evicted.clone(),
+        );
+        registry.register(
+            "screencast_upstreams",
+            "Screencasts this replica takes from the executor (one per watched browser session)",
+            self.upstreams.clone(),
+        );
+        registry.register(
+            "screencast_frame_queue_seconds",
+            "Time a screencast frame waited in a viewer's queue, by entity type",
+            self.frame_queue.clone(),
+        );
+        registry.register(
+            "screencast_frame_send_seconds",
+            "Time sending one screencast frame to a viewer took, by entity type",
+            self.frame_send.clone(),
+        );
+        registry.register(
+            "cdp_input_wait_seconds",
+            "CDP input: from receiving an event to starting its dispatch, by event kind",
+            self.input_wait.clone(),
+        );
+        registry.register(
+            "cdp_input_dispatch_seconds",
+            "CDP input: from starting a dispatch to the executor's answer, by event kind",
+            self.input_dispatch.clone(),
+        );
+    }
 }
 
 fn latency_histogram() -> Histogram {
@@ -72,6 +137,7 @@ impl Metrics {
             clipboard_bytes: Family::default(),
             message_dropped: Counter::default(),
             input_to_screen: latency_histogram(),
+            screencast: Screencast::new(),
         };
         registry.register(
             "sockets_open",
@@ -129,6 +195,7 @@ impl Metrics {
             "Time from a forwarded input message to the first upstream bytes after it",
             metrics.input_to_screen.clone(),
         );
+        metrics.screencast.register(&mut registry);
         *lock(&metrics.registry) = registry;
         metrics
     }
@@ -209,6 +276,48 @@ impl Metrics {
     /// One droppable Message-channel frame dropped on a full queue.
     pub fn message_dropped(&self) {
         self.message_dropped.inc();
+    }
+
+    /// One screencast frame sent to a viewer of `entity_type`, after `queued` seconds in its
+    /// queue and `send` seconds on its socket.
+    pub fn screencast_frame_sent(&self, entity_type: &'static str, queued: f64, send: f64) {
+        let labels = vec![("entity_type", entity_type)];
+        self.screencast.frames_sent.inc();
+        self.screencast
+            .frame_queue
+            .get_or_create(&labels)
+            .observe(queued);
+        self.screencast
+            .frame_send
+            .get_or_create(&labels)
+            .observe(send);
+    }
+
+    /// One screencast frame dropped from a slow viewer's queue.
+    pub fn screencast_frame_evicted(&self) {
+        self.screencast.frames_evicted.inc();
+    }
+
+    /// An upstream screencast started; the guard counts it ended when dropped.
+    pub fn screencast_upstream(&self) -> SocketGauge {
+        self.screencast.upstreams.inc();
+        SocketGauge(self.screencast.upstreams.clone())
+    }
+
+    /// One CDP input event of `kind`: `wait` seconds from receipt to dispatch start.
+    pub fn cdp_input_wait(&self, kind: &'static str, wait: f64) {
+        self.screencast
+            .input_wait
+            .get_or_create(&vec![("event_kind", kind)])
+            .observe(wait);
+    }
+
+    /// One CDP input event of `kind`: `dispatch` seconds until the executor answered.
+    pub fn cdp_input_dispatch(&self, kind: &'static str, dispatch: f64) {
+        self.screencast
+            .input_dispatch
+            .get_or_create(&vec![("event_kind", kind)])
+            .observe(dispatch);
     }
 
     /// One input-to-screen latency sample.

@@ -120,6 +120,11 @@ impl Application {
                 config.auth_failures_per_minute,
                 config.tickets_per_minute,
             ),
+            screencasts: crate::screencasts::Screencasts::new(
+                executor.clone(),
+                metrics.clone(),
+                tracker.clone(),
+            ),
             tracker,
             config: Arc::new(config),
             verifier,

@@ -71,6 +71,8 @@ pub struct Shared {
     pub org_sockets: Arc<OrgSockets>,
     /// Message frames and input events per second per organization.
     pub org_limits: Arc<OrgLimits>,
+    /// One screencast per watched browser session, fanned out to its viewers.
+    pub screencasts: crate::screencasts::Screencasts,
     /// The revocable credentials of open sockets.
     pub revocations: crate::revocations::Revocations,
 }

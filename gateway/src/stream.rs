@@ -1,4 +1,4 @@
-//! What every stream socket (VNC and Message) does before it streams: read `client_id` and
+//! What every stream socket (VNC, Message, screencast, CDP input) does before it streams: read `client_id` and
 //! the credential from the upgrade request, authenticate through verification, check a
 //! ticket's binding, verify the entity. Each failure is a [`CloseReason`] of PROTOCOL §2.
 //! [`serve`] wraps both channels' sockets: span, gauge, authorization, close counting.
@@ -8,12 +8,14 @@ use std::future::Future;
 use std::net::IpAddr;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures::stream::{SplitSink, SplitStream};
+use futures::SinkExt;
 use secrecy::SecretString;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
 use crate::close::CloseReason;
-use crate::control::ControlState;
+use crate::control::{ControlState, Registration};
 use crate::entity::{
     ChannelKind, ClientId, EntityKey, EntityKind, Scope, SessionKey, StreamKey, MAX_ID_LEN,
 };
@@ -202,6 +204,10 @@ where
                 stream(state.clone(), socket, request, auth).await
             }
             Err(reason) => {
+                let reason = match channel {
+                    ChannelKind::CdpInput => reason.for_cdp_input(request.kind),
+                    _ => reason,
+                };
                 Box::pin(close_with(socket, reason)).await;
                 reason
             }
@@ -261,6 +267,42 @@ async fn admit(
 pub struct Admission {
     _stream: OwnedSemaphorePermit,
     _org: OrgSocket,
+}
+
+/// Registers an authorized socket of `channel` on the control bus; `bus-unavailable` (logged)
+/// when the bus cannot be reached.
+pub async fn register(
+    state: &AppState,
+    auth: &Authorized,
+    channel: ChannelKind,
+) -> Result<Registration, CloseReason> {
+    state
+        .bus
+        .register(auth.key.clone(), channel, auth.session_key())
+        .await
+        .map_err(|error| {
+            tracing::warn!(error.message = %error, "socket not registered");
+            CloseReason::BusUnavailable
+        })
+}
+
+/// Ends a socket whose halves the channel holds: its Close frame with `reason`, then
+/// (bounded) the client's Close ([`crate::linger`]).
+pub async fn close_split(
+    sink: &mut SplitSink<WebSocket, Message>,
+    stream: &mut SplitStream<WebSocket>,
+    reason: CloseReason,
+) {
+    let deadline = linger::deadline();
+    let frame = CloseFrame {
+        code: reason.code(),
+        reason: reason.as_str().into(),
+    };
+    let sent = tokio::time::timeout_at(deadline, sink.send(Message::Close(Some(frame)))).await;
+    if matches!(sent, Ok(Ok(()))) {
+        let is_close = |m: &Message| matches!(m, Message::Close(_));
+        linger::until_client_closes(stream, is_close, deadline).await;
+    }
 }
 
 /// Closes a socket that never streamed, with `reason`, and waits (bounded) for the client's

@@ -248,6 +248,46 @@ impl Verifier {
         entity: &EntityKey,
         require_vnc: bool,
     ) -> Result<LiveSession, VerifyError> {
+        let response = self.verify_response(entity, require_vnc).await?;
+        match pb::Verdict::try_from(response.verdict) {
+            Ok(pb::Verdict::Live) => {
+                let session = response.browser_session.ok_or(VerifyError::NotReady)?;
+                Ok(LiveSession {
+                    browser_session_id: session.id,
+                    vnc_url: session.vnc_url,
+                    browser_address: session.browser_address,
+                })
+            }
+            Ok(pb::Verdict::NotReady) => Err(VerifyError::NotReady),
+            Ok(pb::Verdict::NotLive) => Err(VerifyError::NotLive),
+            _ => Err(VerifyError::Unavailable),
+        }
+    }
+
+    /// The status a stream of an entity that stopped being live reports (spec §10.4): its
+    /// own final status (a browser session's `timeout` is `session_expired`), `not_found` when
+    /// it is gone, `None` when it is live again or verification cannot say.
+    pub async fn final_status(&self, entity: &EntityKey) -> Option<String> {
+        match self.verify_response(entity, false).await {
+            Err(VerifyError::NotFound) => Some("not_found".into()),
+            Err(_) => None,
+            Ok(response) if response.verdict == pb::Verdict::NotLive as i32 => {
+                let status = response.entity_status;
+                Some(match (entity.kind, status.as_str()) {
+                    (EntityKind::BrowserSession, "timeout") => "session_expired".into(),
+                    (_, "") => "completed".into(),
+                    _ => status,
+                })
+            }
+            Ok(_) => None,
+        }
+    }
+
+    async fn verify_response(
+        &self,
+        entity: &EntityKey,
+        require_vnc: bool,
+    ) -> Result<pb::VerifyResponse, VerifyError> {
         let org = entity.organization_id.clone();
         let id = entity.id.clone();
         let mut client = self.client.clone();
@@ -283,19 +323,7 @@ impl Verifier {
                     .await?
             }
         };
-        match pb::Verdict::try_from(response.verdict) {
-            Ok(pb::Verdict::Live) => {
-                let session = response.browser_session.ok_or(VerifyError::NotReady)?;
-                Ok(LiveSession {
-                    browser_session_id: session.id,
-                    vnc_url: session.vnc_url,
-                    browser_address: session.browser_address,
-                })
-            }
-            Ok(pb::Verdict::NotReady) => Err(VerifyError::NotReady),
-            Ok(pb::Verdict::NotLive) => Err(VerifyError::NotLive),
-            _ => Err(VerifyError::Unavailable),
-        }
+        Ok(response)
     }
 
     /// Mints a stream ticket (for `POST /v1/stream/tickets`).

@@ -133,9 +133,9 @@ async fn stream(
         }),
     );
     let (effects_tx, effects_rx) = mpsc::channel::<Effect>(EFFECT_QUEUE);
-    state
-        .tracker
-        .spawn(effects::run(state.clone(), auth.clone(), effects_rx).instrument(span.clone()));
+    state.tracker.spawn(
+        effects::run(state.clone(), auth.clone(), effects_rx, "vnc").instrument(span.clone()),
+    );
     let activity = state.activity.clone();
     let (org, session_id) = (
         auth.key.entity.organization_id.clone(),

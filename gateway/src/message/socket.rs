@@ -29,24 +29,14 @@ use crate::stream::Authorized;
 pub async fn run(state: AppState, socket: WebSocket, auth: Authorized) -> CloseReason {
     // One-off phases and handlers are boxed so that this long-lived future stays as small as
     // its idle read loop (`crate::stream`).
-    let registration = match Box::pin(state.bus.register(
-        auth.key.clone(),
-        ChannelKind::Message,
-        auth.session_key(),
-    ))
-    .await
-    {
-        Ok(registration) => registration,
-        Err(error) => {
-            tracing::warn!(error.message = %error, "message socket not registered");
-            Box::pin(crate::stream::close_with(
-                socket,
-                CloseReason::BusUnavailable,
-            ))
-            .await;
-            return CloseReason::BusUnavailable;
-        }
-    };
+    let registration =
+        match Box::pin(crate::stream::register(&state, &auth, ChannelKind::Message)).await {
+            Ok(registration) => registration,
+            Err(reason) => {
+                Box::pin(crate::stream::close_with(socket, reason)).await;
+                return reason;
+            }
+        };
     // The guard deregisters when this function returns (only this socket, never a successor).
     let Registration {
         superseded,

@@ -1,4 +1,4 @@
-//! Side effects of VNC input, in their own task so the input pump never waits: Copy reads
+//! Side effects of VNC (and CDP) input, in their own task so the input pump never waits: Copy reads
 //! the selection through the executor and sends `copied-text` to the paired Message socket;
 //! AskForClipboard tells the paired Message socket to ask the viewer for its clipboard.
 
@@ -13,8 +13,13 @@ use crate::executor::{self, CallError};
 use crate::state::AppState;
 use crate::stream::Authorized;
 
-/// Handles effects until the relay drops its sender.
-pub async fn run(state: AppState, auth: Authorized, mut effects: mpsc::Receiver<Effect>) {
+/// Handles effects until the sender is dropped; `source` names the channel in audit events.
+pub async fn run(
+    state: AppState,
+    auth: Authorized,
+    mut effects: mpsc::Receiver<Effect>,
+    source: &'static str,
+) {
     while let Some(effect) = effects.recv().await {
         let event = match effect {
             Effect::Copy => match copy(&state, &auth).await {
@@ -27,7 +32,7 @@ pub async fn run(state: AppState, auth: Authorized, mut effects: mpsc::Receiver<
             effect_name(&effect),
             &auth.session_key(),
             Some(auth.key.client_id.as_str()),
-            "vnc",
+            source,
         );
         match state
             .bus
