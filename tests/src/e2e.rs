@@ -1,7 +1,8 @@
 //! Test kit: the whole browser-stream stack in-process — verification (SQLite in a fresh
 //! directory), the cdp-executor, and the gateway serving the repository's `web/` viewer — plus a
-//! browser node (Xvfb + Chromium + x11vnc) registered as a live browser session showing a test
-//! page, and a headless Chromium driving the viewer page ([`ViewerDriver`]).
+//! browser node (Xvfb + Chromium + x11vnc, or headless Chromium alone for the CDP transport)
+//! registered as a live browser session showing a test page, and a headless Chromium driving the
+//! viewer page ([`ViewerDriver`]).
 //!
 //! # Layout
 //! - this file: [`Stack`] (the services) and [`LiveSession`] (a node registered as a session).
@@ -26,10 +27,10 @@ use verification::{Admin, NewBrowserSession};
 
 pub use driver::ViewerDriver;
 pub use remote::{RemotePage, TestPage, BAND_COLOURS};
-pub use run::{ViewerRun, BAND_SHARES, PAGE_STATE, SCREEN_LIVE};
+pub use run::{ViewerRun, BAND_SHARES, CDP_SCREEN_LIVE, PAGE_STATE, SCREEN_LIVE};
 
 use crate::gateway::TestGateway;
-use crate::node::{skip, vnc_tools_or_skip};
+use crate::node::{chromium_or_skip, skip, vnc_tools_or_skip};
 
 /// Generous bound on one end-to-end wait (only bounds a hang; the machine is slow and shared).
 pub const E2E_WAIT: Duration = Duration::from_secs(45);
@@ -65,6 +66,16 @@ pub fn parts_or_skip() -> bool {
     if !vnc_tools_or_skip() {
         return false;
     }
+    viewer_deps_or_skip()
+}
+
+/// True when Chromium and the viewer's npm dependencies are present (all a headless session
+/// and its viewer need); otherwise applies the skip rule.
+pub fn headless_parts_or_skip() -> bool {
+    chromium_or_skip() && viewer_deps_or_skip()
+}
+
+fn viewer_deps_or_skip() -> bool {
     let rfb = web_root().join("node_modules/@novnc/novnc/core/rfb.js");
     if !rfb.is_file() {
         skip("the viewer's npm dependencies are missing: run `npm ci` in web/ (scripts/install-deps does)");
@@ -157,21 +168,37 @@ impl Stack {
         self.live_session_with(true).await
     }
 
-    /// As [`Self::live_session`]; with `register_vnc` false the session's `vnc_url` is left
-    /// unset (a browser that is still starting) until [`Self::register_vnc`].
+    /// As [`Self::live_session`]; with `register_vnc` false the session's addresses are left
+    /// unset (a browser that is still starting) until [`Self::register_vnc`]. Both of them: a
+    /// session with a `cdp_url` and no `vnc_url` is a headless one (PROTOCOL §10), which the
+    /// viewer would watch over the CDP screencast instead of waiting for VNC.
     pub async fn live_session_with(&self, register_vnc: bool) -> anyhow::Result<LiveSession> {
+        self.start_session(false, register_vnc).await
+    }
+
+    /// Starts a headless browser node (Chromium alone: no Xvfb, no x11vnc) on a test page and
+    /// registers it as a running browser session with its `cdp_url` only, so viewers watch it
+    /// over the CDP screencast (PROTOCOL §10).
+    pub async fn live_headless_session(&self) -> anyhow::Result<LiveSession> {
+        self.start_session(true, true).await
+    }
+
+    async fn start_session(&self, headless: bool, register: bool) -> anyhow::Result<LiveSession> {
         let page = TestPage::start().await?;
         let options = NodeOptions {
             window_size: REMOTE_SCREEN,
             start_url: page.url(),
+            headless,
             ..NodeOptions::default()
         };
         let node = BrowserNode::start(options)
             .await
             .context("browser node starts")?;
         let mut session = NewBrowserSession::new(&self.org_id);
-        session.vnc_url = register_vnc.then(|| node.vnc_url());
-        session.cdp_url = Some(node.cdp_url());
+        if register {
+            session.vnc_url = node.vnc_url_if_any();
+            session.cdp_url = Some(node.cdp_url());
+        }
         let id = self.admin.create_browser_session(session).await?;
         let devtools: SocketAddr = node.cdp_url().trim_start_matches("http://").parse()?;
         let remote = RemotePage {
@@ -182,16 +209,22 @@ impl Stack {
         Ok(LiveSession {
             id,
             remote,
-            vnc_url: node.vnc_url(),
+            vnc_url: node.vnc_url_if_any(),
+            cdp_url: node.cdp_url(),
             node: Some(node),
             page,
         })
     }
 
-    /// Registers the node's VNC address on its session (the browser finished starting).
+    /// Registers the node's addresses on its session (the browser finished starting).
     pub async fn register_vnc(&self, session: &LiveSession) -> anyhow::Result<()> {
         self.admin
-            .update_browser_session(&session.id, Some(&session.vnc_url), None, None)
+            .update_browser_session(
+                &session.id,
+                session.vnc_url.as_deref(),
+                Some(&session.cdp_url),
+                None,
+            )
             .await?;
         Ok(())
     }
@@ -255,8 +288,10 @@ pub struct LiveSession {
     pub id: String,
     /// Reads the remote page through the node's DevTools.
     pub remote: RemotePage,
-    /// The node's RFB address (`tcp://…`).
-    pub vnc_url: String,
+    /// The node's RFB address (`tcp://…`); `None` for a headless node.
+    pub vnc_url: Option<String>,
+    /// The node's DevTools address (`http://…`).
+    pub cdp_url: String,
     /// The server of the remote page.
     pub page: TestPage,
     node: Option<BrowserNode>,

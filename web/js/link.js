@@ -1,6 +1,7 @@
 // One stream socket that dials again with exponential backoff. Each dial mints a fresh stream
 // ticket (a ticket opens exactly one socket), opens the socket, and waits for it to close; the
 // close reason decides between dialling again and stopping with a message (close-reasons.js).
+// A socket with rules of its own (the screencast, the CDP input) passes its own `retry`.
 
 import { backoffDelay, describeClose, ticketFailureReason } from './close-reasons.js';
 
@@ -10,6 +11,19 @@ const STABLE_MS = 10000;
 const MAX_ATTEMPTS = 20;
 /** Bound on the ticket request. */
 const TICKET_TIMEOUT_MS = 10000;
+
+/**
+ * How the VNC and Message sockets end and dial again: the close reasons of PROTOCOL §2,
+ * exponential backoff, at most MAX_ATTEMPTS dials in a row.
+ *
+ * A `retry` has `describe({code, reason})` → `{reason, message, retry}` (how a socket ended),
+ * `delay(attempt, end)` → ms before the next dial, and `maxAttempts`.
+ */
+export const STREAM_RETRY = {
+  describe: (closed) => describeClose(closed),
+  delay: (attempt, end) => backoffDelay(attempt, { reason: end.reason, jitter: Math.random() }),
+  maxAttempts: MAX_ATTEMPTS,
+};
 
 /**
  * Mints a single-use stream ticket (PROTOCOL §2). Throws `{reason}` on failure.
@@ -39,11 +53,11 @@ export async function mintTicket({ apiKey, linkSecret, entityKind, entityId, sco
   return body.ticket;
 }
 
-/** `ws(s)://<this host><path>?client_id=…&ticket=…`. */
+/** `ws(s)://<this host><path>?client_id=…&ticket=…` (after the path's own query, if any). */
 export function socketUrl(path, clientId, ticket) {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   const query = new URLSearchParams({ client_id: clientId, ticket });
-  return `${scheme}//${location.host}${path}?${query}`;
+  return `${scheme}//${location.host}${path}${path.includes('?') ? '&' : '?'}${query}`;
 }
 
 /**
@@ -51,13 +65,14 @@ export function socketUrl(path, clientId, ticket) {
  *
  * `open(url)` must create the WebSocket and return it. The link reports through
  * `onState({phase, attempt, delayMs, end, gaveUp})`: phase `connecting`, `open`, `waiting` or
- * `stopped`; `end` is how the last socket ended (`describeClose`), present only when a socket
+ * `stopped`; `end` is how the last socket ended (`retry.describe`), present only when a socket
  * (or its ticket request) really ended.
  */
 export class Link {
-  constructor({ name, path, credentials, clientId, open, onState }) {
-    Object.assign(this, { name, path, credentials, clientId, open, onState });
+  constructor({ name, path, credentials, clientId, open, onState, retry = STREAM_RETRY }) {
+    Object.assign(this, { name, path, credentials, clientId, open, onState, retry });
     this.socket = null;
+    this.attempt = 0;
     this.running = false;
     this.generation = 0;
     this.lastOnly = false;
@@ -95,29 +110,34 @@ export class Link {
     setTimeout(() => this.generation === generation && this.stop(), graceMs);
   }
 
+  /** The socket proved healthy (e.g. it said it is ready): the next retry starts over. */
+  healthy() {
+    this.attempt = 0;
+  }
+
   /** Whether the loop of `generation` is still the live one (a stop + start begins another). */
   live(generation) {
     return this.running && generation === this.generation;
   }
 
   async loop(generation) {
-    let attempt = 0;
+    this.attempt = 0;
     while (this.live(generation)) {
-      this.onState({ phase: 'connecting', attempt });
+      this.onState({ phase: 'connecting', attempt: this.attempt });
       this.dialling = true;
       const { end, openedFor } = await this.dialOnce();
       this.dialling = false;
       if (!this.live(generation)) return;
       if (!end) return this.stop(); // finishing: the ticket came back, but no socket is wanted
-      if (openedFor >= STABLE_MS) attempt = 0;
-      if (!end.retry || this.lastOnly || attempt >= MAX_ATTEMPTS) {
+      if (openedFor >= STABLE_MS) this.attempt = 0;
+      if (!end.retry || this.lastOnly || this.attempt >= this.retry.maxAttempts) {
         this.running = false;
         this.onState({ phase: 'stopped', end, gaveUp: end.retry && !this.lastOnly });
         return;
       }
-      const delayMs = backoffDelay(attempt, { reason: end.reason, jitter: Math.random() });
-      attempt += 1;
-      this.onState({ phase: 'waiting', attempt, delayMs, end });
+      const delayMs = this.retry.delay(this.attempt, end);
+      this.attempt += 1;
+      this.onState({ phase: 'waiting', attempt: this.attempt, delayMs, end });
       await new Promise((resolve) => {
         this.wake = resolve;
         setTimeout(resolve, delayMs);
@@ -151,6 +171,6 @@ export class Link {
       socket.addEventListener('close', (event) => resolve({ code: event.code, reason: event.reason }));
     });
     this.socket = null;
-    return { end: describeClose(closed), openedFor: openedAt ? Date.now() - openedAt : 0 };
+    return { end: this.retry.describe(closed), openedFor: openedAt ? Date.now() - openedAt : 0 };
   }
 }

@@ -1,7 +1,15 @@
-// The viewer: two reconnecting sockets (the VNC screen and the Message channel) of one stream
-// key, the control indicator, the browser bar and the clipboard boxes. Everything the page does
-// on the wire follows PROTOCOL.md §2 (tickets, close reasons), §4 (message kinds) and §5.
+// The viewer: reconnecting sockets of one stream key (the screen and the Message channel), the
+// control indicator, the browser bar and the clipboard boxes. Everything the page does on the
+// wire follows PROTOCOL.md §2 (tickets, close reasons), §4 (message kinds), §5 and §10.
+//
+// The screen has two transports. The viewer opens the CDP screencast first: the gateway
+// closes it with 4001 `use-vnc-streaming` when the browser has a VNC address (then the VNC
+// channel shows it), and otherwise sends frames
+// (then a canvas shows them and the CDP input socket carries keys and clicks). Either way the
+// screen's state is the `vnc` one (`data-vnc`, the Screen pill), and the Message socket is
+// the same.
 
+import { CdpScreen } from './cdp-screen.js';
 import { readLocal, tooLarge, writeLocal } from './clipboard.js';
 import { HandoffBanner } from './handoff.js';
 import { Link } from './link.js';
@@ -58,13 +66,21 @@ export class Viewer {
     this.finished = false;
     this.recent = [];
     const credentials = { apiKey, linkSecret, entityKind, entityId };
+    // 'vnc' or 'cdp' once chosen; tasks and runs always watch over VNC.
+    this.transport = null;
     this.screen = new Screen($('screen'));
     this.messages = new Messages({ onOpen: () => this.onMessagesOpen(), onMessage: (m) => this.onMessage(m) });
-    const link = (name, open) => new Link({
-      name, path: streamPath(name, entityKind, entityId), credentials, clientId: this.clientId, open,
-      onState: (state) => this.onLinkState(name, state),
+    const link = (name, path, open, onState = (state) => this.onLinkState(name, state), retry = undefined) =>
+      new Link({ name, path, credentials, clientId: this.clientId, open, onState, retry });
+    this.links = {
+      vnc: link('vnc', streamPath('vnc', entityKind, entityId), (url) => this.screen.open(url)),
+      messages: link('messages', streamPath('messages', entityKind, entityId), (url) => this.messages.open(url)),
+    };
+    this.cdp = new CdpScreen({
+      target: $('screen'), entityKind, entityId, link, mayDrive: () => this.mayDrive(),
+      onState: (state) => this.onLinkState('vnc', state), onLive: () => this.onFrames(), onUseVnc: () => this.useVnc(),
     });
-    this.links = { vnc: link('vnc', (url) => this.screen.open(url)), messages: link('messages', (url) => this.messages.open(url)) };
+    Object.assign(this.links, { screencast: this.cdp.screencast, input: this.cdp.inputLink });
     this.handoff = new HandoffBanner({
       send: (kind, fields) => this.send(kind, fields),
       takeControl: () => this.takeControl(),
@@ -78,7 +94,10 @@ export class Viewer {
 
   start() {
     $('banner').hidden = true;
-    Object.values(this.links).forEach((l) => l.start());
+    // Which transport is asked again on every start: the session may have changed.
+    this.setTransport(null);
+    this.cdp.screencast.start();
+    this.links.messages.start();
   }
 
   stop() {
@@ -103,6 +122,39 @@ export class Viewer {
       this.screenOpen = true;
       this.emit('connected');
     } else if (name === 'vnc') this.screenOpen = false;
+  }
+
+  // === transport (PROTOCOL §10) ===
+
+  setTransport(transport) {
+    this.transport = transport;
+    mark('transport', transport ?? 'pending');
+    if (transport === 'cdp') this.cdp.show();
+    else this.cdp.hide();
+  }
+
+  /** The gateway said this session streams over VNC: the VNC channel shows it, as ever. */
+  useVnc() {
+    this.setTransport('vnc');
+    this.links.vnc.start();
+  }
+
+  /** A screencast socket drew its first frame: the screen is live over CDP. */
+  onFrames() {
+    if (this.finished) return;
+    this.setTransport('cdp');
+    this.onLinkState('vnc', { phase: 'open' });
+  }
+
+  /** Whether input may leave this page now: in control, and not set to watch only. */
+  mayDrive() {
+    return !this.viewOnly && !this.finished && this.interactor === 'user';
+  }
+
+  /** Gives the remote screen keyboard focus, whichever transport shows it. */
+  focusScreen() {
+    if (this.transport === 'cdp') this.cdp.focus();
+    else this.screen.focus();
   }
 
   // === embedding ===
@@ -216,7 +268,7 @@ export class Viewer {
     $('paste-send').disabled = !inControl;
     if (had === 'user' && !inControl && CONTROL_REASONS[reason]) toast(CONTROL_REASONS[reason]);
     this.emit('control-state', { interactor: this.interactor, reason: reason ?? null });
-    if (had !== 'user' && inControl) this.screen.focus();
+    if (had !== 'user' && inControl) this.focusScreen();
   }
 
   /** The control indicator: who drives, and why control last went back to the agent. */
@@ -233,7 +285,7 @@ export class Viewer {
     this.wantControl = true;
     $('control-text').textContent = 'Taking control…';
     if (!this.messages.send('take-control')) toast('Not connected: control will be taken when the connection is back.');
-    this.screen.focus();
+    this.focusScreen();
   }
 
   cedeControl() {
@@ -282,7 +334,7 @@ export class Viewer {
     if (!text) return toast('The Paste box is empty.');
     if (tooLarge(text)) return toast('That text is too large to paste (over 1 MiB).', 'error');
     if (this.send('clipboard-paste', { text })) toast('Pasting into the remote browser…');
-    this.screen.focus();
+    this.focusScreen();
   }
 
   // === browser bar ===

@@ -16,7 +16,7 @@ pub use service_kit::cli::parse_duration;
 #[command(
     name = "browser-node",
     version,
-    about = "browser-stream browser node: Xvfb + Chromium + x11vnc, supervised"
+    about = "browser-stream browser node: Xvfb + Chromium + x11vnc (or headless Chromium), supervised"
 )]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
@@ -75,6 +75,10 @@ pub struct ServeArgs {
     /// Show Chromium's toolbar instead of filling the screen with the page (kiosk mode).
     #[arg(long, env = "BROWSER_NODE_SHOW_TOOLBAR")]
     pub show_toolbar: bool,
+    /// Run Chromium headless, with no Xvfb and no x11vnc: the session is registered with its
+    /// `cdp_url` only, and viewers watch it through the gateway's CDP screencast.
+    #[arg(long, env = "BROWSER_NODE_HEADLESS", conflicts_with_all = ["vnc_port", "advertise_vnc_url", "show_toolbar"])]
+    pub headless: bool,
     /// An extra Chromium flag (repeatable).
     #[arg(
         long = "chromium-arg",
@@ -96,6 +100,7 @@ impl ServeArgs {
             remote_debugging_port: self.remote_debugging_port,
             vnc_port: self.vnc_port,
             kiosk: !self.show_toolbar,
+            headless: self.headless,
         }
     }
 }
@@ -117,6 +122,22 @@ mod tests {
         assert_eq!(args.startup_timeout, Duration::from_secs(20));
         assert!(args.database_url.is_none() && args.org.is_none());
         assert!(args.node_options().kiosk);
+        assert!(!args.node_options().headless, "a VNC node unless asked");
+    }
+
+    #[test]
+    fn headless_asks_for_chromium_alone_and_refuses_vnc_flags() {
+        let args = serve_args(&["serve", "--headless"]).expect("parse");
+        assert!(args.headless && args.node_options().headless);
+        for vnc_flag in [
+            &["--vnc-port", "5901"][..],
+            &["--advertise-vnc-url", "ws://10.0.0.1:6080"],
+            &["--show-toolbar"],
+        ] {
+            let mut flags = vec!["serve", "--headless"];
+            flags.extend_from_slice(vnc_flag);
+            assert!(serve_args(&flags).is_err(), "{vnc_flag:?} with --headless");
+        }
     }
 
     #[test]

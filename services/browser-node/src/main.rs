@@ -1,6 +1,7 @@
-//! `browser-node`: starts Xvfb, Chromium and x11vnc, registers them as a live browser session,
-//! prints one JSON line with the session's addresses, and supervises them until SIGINT/SIGTERM
-//! (exit 0) or until one of them dies (exit 1). Logs go to stderr.
+//! `browser-node`: starts Xvfb, Chromium and x11vnc (with `--headless`, Chromium alone),
+//! registers them as a live browser session, prints one JSON line with the session's
+//! addresses, and supervises them until SIGINT/SIGTERM (exit 0) or until one of them dies
+//! (exit 1). Logs go to stderr.
 
 use std::future::Future;
 use std::io::Write;

@@ -1,7 +1,8 @@
 //! `browser-node serve`: starts a [`BrowserNode`], registers it as a running browser session
 //! in verification's database (when asked), reports its addresses, and watches it. The first
 //! part to exit marks the session `failed`; a clean stop (SIGINT/SIGTERM) marks it
-//! `completed`. Either way every part is stopped before returning.
+//! `completed`. Either way every part is stopped before returning. A headless node is
+//! registered with its `cdp_url` only (PROTOCOL §10: viewers then use the CDP screencast).
 
 use std::future::Future;
 
@@ -12,30 +13,22 @@ use verification::{Admin, NewBrowserSession};
 use crate::config::ServeArgs;
 use crate::{BrowserNode, Component};
 
-/// What the node reports once it is ready (one JSON line on stdout in the binary).
+pub use crate::node::Pids;
+
+/// What the node reports once it is ready (one JSON line on stdout in the binary). A headless
+/// node reports `null` for its VNC address, its display and the pids of Xvfb and x11vnc.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct NodeInfo {
     /// The registered browser session (`pbs_…`), or `None` without `--database-url`.
     pub browser_session_id: Option<String>,
-    /// The RFB server: `tcp://127.0.0.1:PORT`, or `--advertise-vnc-url`.
-    pub vnc_url: String,
+    /// The RFB server: `tcp://127.0.0.1:PORT`, or `--advertise-vnc-url`; `None` when headless.
+    pub vnc_url: Option<String>,
     /// The DevTools endpoint: `http://127.0.0.1:PORT`, or `--advertise-cdp-url`.
     pub cdp_url: String,
-    /// The X display number.
-    pub display: u32,
+    /// The X display number; `None` when headless.
+    pub display: Option<u32>,
     /// The process ids of the parts, for an operator who must find them.
     pub pids: Pids,
-}
-
-/// The process ids of a node's parts (each the id of its process group too).
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-pub struct Pids {
-    /// Xvfb.
-    pub xvfb: u32,
-    /// Chromium's browser process.
-    pub chromium: u32,
-    /// x11vnc.
-    pub x11vnc: u32,
 }
 
 /// How `serve` ended.
@@ -73,18 +66,13 @@ where
             return Err(error);
         }
     };
-    let (xvfb, chromium, x11vnc) = node.pids();
     let (vnc_url, cdp_url) = advertised(&args, &node);
     on_ready(&NodeInfo {
         browser_session_id: registration.as_ref().map(|r| r.id.clone()),
         vnc_url,
         cdp_url,
-        display: node.display(),
-        pids: Pids {
-            xvfb,
-            chromium,
-            x11vnc,
-        },
+        display: node.x_display(),
+        pids: node.part_pids(),
     });
     let outcome = tokio::select! {
         report = node.wait_any_exit() => {
@@ -121,7 +109,7 @@ async fn register(args: &ServeArgs, node: &BrowserNode) -> anyhow::Result<Option
         .map_err(|e| anyhow::anyhow!("cannot open the verification database: {e}"))?;
     let (vnc_url, cdp_url) = advertised(args, node);
     let mut session = NewBrowserSession::new(org.clone());
-    session.vnc_url = Some(vnc_url);
+    session.vnc_url = vnc_url;
     session.cdp_url = Some(cdp_url);
     session.timeout_minutes = args.timeout_minutes;
     let id = admin
@@ -132,14 +120,16 @@ async fn register(args: &ServeArgs, node: &BrowserNode) -> anyhow::Result<Option
     Ok(Some(Registration { admin, id }))
 }
 
-/// The (vnc_url, cdp_url) to publish: the advertised ones when set, else the local ones.
-fn advertised(args: &ServeArgs, node: &BrowserNode) -> (String, String) {
-    (
-        args.advertise_vnc_url
-            .clone()
-            .unwrap_or_else(|| node.vnc_url()),
-        args.advertise_cdp_url
-            .clone()
-            .unwrap_or_else(|| node.cdp_url()),
-    )
+/// The (vnc_url, cdp_url) to publish: the advertised ones when set, else the local ones. A
+/// headless node has no VNC server, so no `vnc_url` (clap refuses `--advertise-vnc-url` with
+/// `--headless`; the node is asked too, so the two can never disagree).
+fn advertised(args: &ServeArgs, node: &BrowserNode) -> (Option<String>, String) {
+    let vnc_url = node
+        .vnc_url_if_any()
+        .map(|local| args.advertise_vnc_url.clone().unwrap_or(local));
+    let cdp_url = args
+        .advertise_cdp_url
+        .clone()
+        .unwrap_or_else(|| node.cdp_url());
+    (vnc_url, cdp_url)
 }

@@ -1,10 +1,11 @@
-//! The whole browser node: Xvfb + windowed Chromium + x11vnc, watched together.
+//! The whole browser node: Xvfb + windowed Chromium + x11vnc, watched together (or, headless,
+//! Chromium alone).
 
 mod common;
 
 use std::net::SocketAddr;
 
-use browser_node::availability::vnc_parts_missing;
+use browser_node::availability::{chromium_missing, vnc_parts_missing};
 use browser_node::{BrowserNode, Component, NodeOptions, Xvfb};
 use common::{http_get, is_alive, rfb_greeting, wait_group_gone};
 use test_kit::skip::unless_missing;
@@ -32,6 +33,39 @@ async fn the_node_serves_rfb_and_devtools_on_loopback() {
     let response = http_get(cdp, "/json/version").await;
     assert!(response.contains("webSocketDebuggerUrl"), "{response}");
     node.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_headless_node_runs_chromium_alone_with_devtools_on_loopback() {
+    if !unless_missing(chromium_missing()) {
+        return;
+    }
+    // Act
+    let options = NodeOptions {
+        headless: true,
+        ..NodeOptions::default()
+    };
+    let node = BrowserNode::start(options).await.expect("start");
+
+    // Assert
+    assert!(node.is_headless());
+    assert_eq!(
+        (node.vnc(), node.vnc_url_if_any(), node.x_display()),
+        (None, None, None)
+    );
+    let pids = node.part_pids();
+    assert_eq!((pids.xvfb, pids.x11vnc), (None, None));
+    let cdp: SocketAddr = node
+        .cdp_url()
+        .strip_prefix("http://")
+        .expect("http url")
+        .parse()
+        .expect("addr");
+    let response = http_get(cdp, "/json/version").await;
+    assert!(response.contains("webSocketDebuggerUrl"), "{response}");
+    drop(node);
+    assert!(!is_alive(pids.chromium), "chromium still running");
+    assert_eq!(wait_group_gone(pids.chromium), Vec::<u32>::new());
 }
 
 #[tokio::test]

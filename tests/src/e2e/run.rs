@@ -19,6 +19,13 @@ pub const SCREEN_LIVE: &str =
     "document.body.dataset.vnc === 'open' && document.body.dataset.messages === 'open' \
     && (document.querySelector('#screen canvas')?.width ?? 0) > 0";
 
+/// True once the viewer watches over the CDP screencast (no VNC) with its screen live and its
+/// CDP input socket bound to the remote page.
+pub const CDP_SCREEN_LIVE: &str = "document.body.dataset.transport === 'cdp' \
+    && document.body.dataset.cdpInput === 'ready' && document.body.dataset.vnc === 'open' \
+    && document.body.dataset.messages === 'open' \
+    && (document.querySelector('#screen canvas')?.width ?? 0) > 0";
+
 /// For each of the remote page's three band colours, the share (0..1) of sampled canvas pixels
 /// within a small distance of it.
 pub const BAND_SHARES: &str = "(() => { const c = document.querySelector('#screen canvas'); \
@@ -48,6 +55,23 @@ impl ViewerRun {
         let run = Self::open(stack, session, clipboard_read).await?;
         run.viewer
             .wait_until(SCREEN_LIVE, "the remote screen", E2E_WAIT, PAGE_STATE)
+            .await?;
+        Ok(run)
+    }
+
+    /// As [`Self::start`] on a headless session (a `cdp_url`, no `vnc_url`): waits until the
+    /// viewer watches it over the CDP screencast ([`CDP_SCREEN_LIVE`]).
+    pub async fn start_headless(clipboard_read: bool) -> anyhow::Result<Self> {
+        let stack = Stack::start().await?;
+        let session = stack.live_headless_session().await?;
+        let run = Self::open(stack, session, clipboard_read).await?;
+        run.viewer
+            .wait_until(
+                CDP_SCREEN_LIVE,
+                "the remote screen over the CDP screencast",
+                E2E_WAIT,
+                PAGE_STATE,
+            )
             .await?;
         Ok(run)
     }
