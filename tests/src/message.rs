@@ -134,6 +134,21 @@ impl MessageClient {
         }
     }
 
+    /// The next JSON value whatever its kind (pending ones first) within `wait`; `Err` as in
+    /// [`Self::next_of_kind_within`].
+    pub async fn next_within(&mut self, wait: Duration) -> Result<Value, Closed> {
+        if let Some(value) = self.pending.pop_front() {
+            return Ok(value);
+        }
+        match tokio::time::timeout(wait, self.read()).await {
+            Ok(result) => result,
+            Err(_) => Err(Closed {
+                code: 0,
+                reason: "nothing in time".into(),
+            }),
+        }
+    }
+
     /// Whether a message of `kind` was received and not taken yet (for "nothing was sent"
     /// assertions after an event-driven barrier, such as the reply to a later request).
     pub fn has_pending(&self, kind: &str) -> bool {
