@@ -13,6 +13,8 @@
 //! - [`pairs`]: idle VNC+Message pairs by the thousand on one gateway.
 //! - [`report`]: quantiles, the table and the ratios.
 //! - [`soak`]: live sessions (input and updates) held for minutes on one gateway.
+//! - [`screencast`]: the CDP transport on a headless Chromium: frames/s, key→frame latency,
+//!   the browser's CPU with one shared screencast against one per viewer.
 
 pub mod client;
 pub mod host;
@@ -20,6 +22,7 @@ pub mod measure;
 pub mod pairs;
 pub mod procfs;
 pub mod report;
+pub mod screencast;
 pub mod server;
 pub mod soak;
 pub mod socat;

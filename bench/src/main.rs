@@ -1,6 +1,7 @@
 //! `relay-bench`: measures input→update latency, throughput, the relay's CPU per GB and memory
 //! per socket of five ways to reach an RFB server, in one run, and prints a Markdown report on
-//! stdout (progress goes to stderr).
+//! stdout (progress goes to stderr). `relay-bench soak` and `relay-bench screencast` (the CDP
+//! transport) are runs of their own.
 
 use bench::measure::{self, Fixture, Plan};
 use bench::report;
@@ -40,6 +41,30 @@ enum Command {
     /// Soak: live sessions (VNC + Message pairs in control, with input and updates) held on one
     /// gateway; reports RSS, threads, tracked tasks and errors at start and end.
     Soak(SoakArgs),
+    /// The CDP transport on a headless Chromium: frames/s to a viewer, key→frame latency, and
+    /// the browser's CPU for 1 viewer, N viewers sharing one screencast, N screencasts.
+    Screencast(ScreencastArgs),
+    /// Internal: host Chromium, verification, cdp-executor and a gateway for `screencast`.
+    HostCdp,
+}
+
+#[derive(Debug, Clone, Args)]
+struct ScreencastArgs {
+    /// Rounds of the CPU setups (their order rotates every round).
+    #[arg(long, env = "RELAY_BENCH_SCREENCAST_ROUNDS", default_value_t = 5)]
+    rounds: usize,
+    /// How long each setup is measured per round.
+    #[arg(long, env = "RELAY_BENCH_SCREENCAST_WINDOW", default_value = "10s", value_parser = service_kit::cli::parse_duration)]
+    window: std::time::Duration,
+    /// Viewers sharing the gateway's screencast in (b), direct screencasts in (c).
+    #[arg(long, env = "RELAY_BENCH_SCREENCAST_VIEWERS", default_value_t = 5)]
+    viewers: usize,
+    /// Measured key→frame samples.
+    #[arg(long, env = "RELAY_BENCH_SCREENCAST_SAMPLES", default_value_t = 300)]
+    samples: usize,
+    /// Unmeasured key→frame samples before them.
+    #[arg(long, env = "RELAY_BENCH_SCREENCAST_WARMUP", default_value_t = 30)]
+    warmup: usize,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -116,6 +141,8 @@ async fn main() -> anyhow::Result<()> {
             bench::host::serve(upstream, sessions).await
         }
         Some(Command::Soak(args)) => soak(args).await,
+        Some(Command::Screencast(args)) => screencast(args).await,
+        Some(Command::HostCdp) => bench::screencast::host().await,
         Some(Command::HostServer { update_bytes }) => bench::server::host(update_bytes).await,
         Some(Command::Run(args)) => run(args).await,
         None => run(cli.run).await,
@@ -168,8 +195,37 @@ async fn soak(args: SoakArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Date, machine and parameters.
-fn header(plan: &Plan, update_len: usize) -> Vec<String> {
+async fn screencast(args: ScreencastArgs) -> anyhow::Result<()> {
+    let plan = bench::screencast::Plan {
+        rounds: args.rounds.max(1),
+        window: args.window,
+        viewers: args.viewers.max(1),
+        samples: args.samples.max(1),
+        warmup: args.warmup,
+    };
+    let chromium = integration_tests::node::chromium_executable()
+        .and_then(|path| {
+            std::process::Command::new(path)
+                .arg("--version")
+                .output()
+                .ok()
+        })
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map_or_else(|| "unknown".into(), |v| v.trim().to_owned());
+    let report = bench::screencast::run(&plan).await?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let header = vec![
+        format!("relay-bench screencast, {} UTC", chrono::Utc::now().format("%Y-%m-%d %H:%M")),
+        machine(),
+        format!("command: `relay-bench {}`", args.join(" ")),
+        format!("{chromium}, headless (no X server, no VNC), 1280×800 window, screencast JPEG quality 60 at most 1280×720; verification, cdp-executor and gateway in one child process (Chromium its child), the viewers in the benchmark process"),
+    ];
+    println!("{}", bench::screencast::render(&header, &plan, &report));
+    Ok(())
+}
+
+/// The machine line of a report.
+fn machine() -> String {
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -184,6 +240,14 @@ fn header(plan: &Plan, update_len: usize) -> Vec<String> {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "machine: {cpus} cores ({model}), Linux {}, shared with other work",
+        kernel.trim()
+    )
+}
+
+/// Date, machine and parameters.
+fn header(plan: &Plan, update_len: usize) -> Vec<String> {
     let websockify = std::process::Command::new("dpkg-query")
         .args(["-W", "-f", "${Version}", "websockify"])
         .output()
@@ -193,7 +257,7 @@ fn header(plan: &Plan, update_len: usize) -> Vec<String> {
         .unwrap_or_else(|| "unknown".into());
     vec![
         format!("relay-bench, {} UTC", chrono::Utc::now().format("%Y-%m-%d %H:%M")),
-        format!("machine: {cpus} cores ({model}), Linux {}, shared with other work", kernel.trim()),
+        machine(),
         format!("websockify {websockify} ({}); socat -b 65536 ({}); the synthetic server in its own process; for (e) and (f) a gateway with its verification service in a child process each", plan.websockify, plan.socat),
         format!(
             "latency: {} pointer round trips per path after {} warm-up, {} connects per path; throughput: {} MiB per path of {update_len}-byte updates, {} outstanding request(s); memory: {} idle sockets per path × {} rounds",

@@ -36,7 +36,11 @@ addEventListener('keydown',e=>keys.push((e.ctrlKey?'C-':'')+(e.metaKey?'M-':'')+
 addEventListener('mousedown',e=>buttons.push(e.button),true);
 addEventListener('contextmenu',e=>e.preventDefault());</script>"#;
 
-/// Serves `/form`, `/blue`, `/red` and `/anim` (a colour that changes every frame).
+/// A page as busy as a real one: 300 rectangles of random colours redrawn on a full-viewport
+/// canvas every animation frame (large JPEG frames, unlike a solid colour).
+const BUSY: &str = "<title>busy</title><style>html,body{margin:0;height:100%;overflow:hidden}</style><canvas id=c></canvas><script>const c=document.getElementById('c');c.width=innerWidth;c.height=innerHeight;const g=c.getContext('2d');function f(){for(let i=0;i<300;i++){g.fillStyle=`hsl(${Math.random()*360},70%,50%)`;g.fillRect(Math.random()*c.width,Math.random()*c.height,20+Math.random()*120,20+Math.random()*80)}requestAnimationFrame(f)}requestAnimationFrame(f)</script>";
+
+/// Serves `/form`, `/blue`, `/red`, `/anim` (a colour that changes every frame) and `/busy`.
 async fn pages() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind pages");
     let base = format!("http://{}", listener.local_addr().expect("address"));
@@ -54,6 +58,7 @@ async fn pages() -> String {
                     "/form" => FORM.to_owned(),
                     "/blue" => solid("#1976d2"),
                     "/red" => solid("#d32f2f"),
+                    "/busy" => BUSY.to_owned(),
                     "/anim" => "<title>anim</title><style>html,body{margin:0;height:100%}</style><script>let n=0;function f(){n=(n+7)%256;document.body.style.background=`rgb(${n},90,160)`;requestAnimationFrame(f)}requestAnimationFrame(f)</script>".to_owned(),
                     other => format!("<title>{other}</title>"),
                 };
