@@ -213,8 +213,8 @@ impl GatewayHost {
     }
 }
 
-/// Reads lines until one starts with `prefix` (the gateway may print its own lines).
-async fn expect_line(
+/// Reads lines until one starts with `prefix` (a host may print its own lines).
+pub(crate) async fn expect_line(
     lines: &mut Lines<BufReader<ChildStdout>>,
     prefix: &str,
 ) -> anyhow::Result<String> {
@@ -223,5 +223,5 @@ async fn expect_line(
             return Ok(rest.to_owned());
         }
     }
-    bail!("gateway host exited")
+    bail!("the host process exited before printing {prefix:?}")
 }

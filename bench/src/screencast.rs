@@ -211,7 +211,7 @@ impl Host {
         let pid = child.id().context("host exited at once")?;
         let stdin = child.stdin.take().context("child stdin")?;
         let mut lines = BufReader::new(child.stdout.take().context("child stdout")?).lines();
-        let ready = timeout(START_WAIT, line_starting(&mut lines, "bench-cdp "))
+        let ready = timeout(START_WAIT, crate::host::expect_line(&mut lines, "bench-cdp "))
             .await
             .context("the CDP host did not start in time")??;
         let fields: Vec<&str> = ready.split_whitespace().collect();
@@ -235,7 +235,7 @@ impl Host {
     /// Shows page `name` (`busy` or `keys`) in the tab.
     async fn page(&mut self, name: &str) -> anyhow::Result<()> {
         self.stdin.write_all(format!("{name}\n").as_bytes()).await?;
-        timeout(START_WAIT, line_starting(&mut self.lines, "bench-ok"))
+        timeout(START_WAIT, crate::host::expect_line(&mut self.lines, "bench-ok"))
             .await
             .with_context(|| format!("page {name} not shown in time"))??;
         Ok(())
@@ -265,18 +265,6 @@ impl Host {
     }
 }
 
-/// Reads lines until one starts with `prefix`.
-async fn line_starting(
-    lines: &mut Lines<BufReader<ChildStdout>>,
-    prefix: &str,
-) -> anyhow::Result<String> {
-    while let Some(line) = lines.next_line().await? {
-        if let Some(rest) = line.strip_prefix(prefix) {
-            return Ok(rest.to_owned());
-        }
-    }
-    bail!("the CDP host exited")
-}
 
 // === viewers ===
 

@@ -100,15 +100,40 @@ fn sample(text: &str, prefix: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// A browser, the page server, a direct CDP connection and its first tab.
+struct Scene {
+    browser: support::Chromium,
+    pages: Pages,
+    driver: Driver,
+    tab: cdp_executor::browser::ActiveTab,
+}
+
+impl Scene {
+    async fn start() -> Self {
+        let browser = chromium(0).await;
+        let pages = Pages::start().await;
+        let driver = Driver::connect(&browser).await;
+        let tab = driver.first_tab().await;
+        Self {
+            browser,
+            pages,
+            driver,
+            tab,
+        }
+    }
+}
+
 #[tokio::test]
 async fn frames_show_the_page_and_follow_its_changes() {
     if !chromium_available() {
         return;
     }
-    let browser = chromium(0).await;
-    let pages = Pages::start().await;
-    let driver = Driver::connect(&browser).await;
-    let tab = driver.first_tab().await;
+    let Scene {
+        browser,
+        pages,
+        driver,
+        tab,
+    } = Scene::start().await;
     let url = pages.url("/color/1976d2");
     driver.goto(&tab, &url).await;
     let mut exec = Executor::with_local_pages().await;
@@ -212,18 +237,14 @@ async fn a_slow_consumer_gets_fewer_newer_frames() {
     if !chromium_available() {
         return;
     }
-    let browser = chromium(0).await;
-    let pages = Pages::start().await;
-    let driver = Driver::connect(&browser).await;
-    let tab = driver.first_tab().await;
+    let Scene {
+        browser,
+        pages,
+        driver,
+        tab,
+    } = Scene::start().await;
     driver.goto(&tab, &pages.url("/animate")).await;
-    let exec = Executor::spawn(&[
-        "--navigate-allow-hosts",
-        "127.0.0.1",
-        "--metrics-listen",
-        "127.0.0.1:0",
-    ])
-    .await;
+    let exec = Executor::with_metrics().await;
     let metrics = exec.metrics.unwrap();
     let cdp = browser.cdp_http_url();
     // HTTP/2's default windows (64 KiB) rather than hyper's 2 MiB, so that seconds of small
@@ -368,10 +389,12 @@ async fn the_executor_shuts_down_while_a_screencast_is_open_and_ends_it() {
     if !chromium_available() {
         return;
     }
-    let browser = chromium(0).await;
-    let pages = Pages::start().await;
-    let driver = Driver::connect(&browser).await;
-    let tab = driver.first_tab().await;
+    let Scene {
+        browser,
+        pages,
+        driver,
+        tab,
+    } = Scene::start().await;
     driver.goto(&tab, &pages.url("/color/1976d2")).await;
     let mut exec = Executor::with_local_pages().await;
     let mut stream = exec
@@ -399,18 +422,14 @@ async fn streams_of_one_browser_share_one_screencast() {
     if !chromium_available() {
         return;
     }
-    let browser = chromium(0).await;
-    let pages = Pages::start().await;
-    let driver = Driver::connect(&browser).await;
-    let tab = driver.first_tab().await;
+    let Scene {
+        browser,
+        pages,
+        driver,
+        tab,
+    } = Scene::start().await;
     driver.goto(&tab, &pages.url("/color/1976d2")).await;
-    let exec = Executor::spawn(&[
-        "--navigate-allow-hosts",
-        "127.0.0.1",
-        "--metrics-listen",
-        "127.0.0.1:0",
-    ])
-    .await;
+    let exec = Executor::with_metrics().await;
     let metrics = exec.metrics.unwrap();
     let cdp = browser.cdp_http_url();
     let mut client = exec.client.clone();

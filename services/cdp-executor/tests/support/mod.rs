@@ -101,6 +101,17 @@ impl Executor {
         Self::spawn(&["--navigate-allow-hosts", "127.0.0.1"]).await
     }
 
+    /// As [`Self::with_local_pages`], with its `/metrics` endpoint on a free port.
+    pub async fn with_metrics() -> Self {
+        Self::spawn(&[
+            "--navigate-allow-hosts",
+            "127.0.0.1",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .await
+    }
+
     /// Stops the server and waits for it.
     pub async fn shutdown(self) {
         self.stop.cancel();
