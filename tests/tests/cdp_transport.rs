@@ -571,3 +571,59 @@ async fn chromium_killed_under_the_screencast_ends_it_with_a_status_and_it_resum
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+async fn next_handoff_event(
+    events: &mut tonic::Streaming<proto::control::v1::HandoffEvent>,
+) -> proto::control::v1::HandoffEvent {
+    tokio::time::timeout(WAIT, events.message())
+        .await
+        .expect("an event in time")
+        .unwrap()
+        .expect("open")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn taking_control_on_cdp_input_accepts_an_open_handoff() {
+    use proto::control::v1 as pb;
+    if !chromium_or_skip() {
+        return;
+    }
+    let world = CdpWorld::start("/form").await;
+    let grpc = format!("http://{}", world.gateways[0].grpc_addr);
+    let mut control = pb::control_client::ControlClient::connect(grpc)
+        .await
+        .expect("control listener");
+    let mut events = control
+        .watch_handoffs(pb::WatchHandoffsRequest {
+            organization_id: world.org.clone(),
+            browser_session_id: world.session.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut agent = control.clone();
+    let request = pb::RequestHandoffRequest {
+        organization_id: world.org.clone(),
+        browser_session_id: world.session.clone(),
+        instructions: "Solve the captcha".into(),
+        timeout: Some(Duration::from_secs(30).try_into().unwrap()),
+        handoff_id: String::new(),
+    };
+    let call = tokio::spawn(async move { agent.request_handoff(request).await });
+    let mut input = world.input(0, "carol").await;
+    let opened = next_handoff_event(&mut events).await;
+    assert_eq!(opened.accepted_by, "");
+    input.send(json!({ "kind": "take-control" })).await;
+    assert_eq!(next_handoff_event(&mut events).await.accepted_by, "carol");
+    // The agent cancels (the test's end); its call answers.
+    control
+        .cancel_handoff(pb::CancelHandoffRequest {
+            organization_id: world.org.clone(),
+            browser_session_id: world.session.clone(),
+            handoff_id: opened.handoff_id,
+        })
+        .await
+        .expect("cancelled");
+    let answered = tokio::time::timeout(WAIT, call).await.expect("answered");
+    assert!(answered.unwrap().is_ok());
+}

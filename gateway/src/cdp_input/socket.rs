@@ -18,6 +18,7 @@ use super::dispatch::{Dispatcher, Failed, Outcome};
 use super::events::{self, History, Inbound, Skip};
 use super::keys::{self, HeldInput, Shortcut};
 use crate::close::CloseReason;
+use crate::control::handoffs::accept_by_taking_control;
 use crate::control::ControlState;
 use crate::entity::ChannelKind;
 use crate::executor::{self, CallError};
@@ -218,11 +219,15 @@ impl Input {
         let client = self.auth.key.client_id.clone();
         match message {
             Inbound::TakeControl if !self.auth.view_only() => {
-                match self.state.bus.take_control(&session, &client).await {
-                    Ok(_) => {
-                        crate::audit::record("take-control", &session, Some(&client), "cdp_input")
-                    }
-                    Err(_) => return Err(CloseReason::BusUnavailable),
+                let bus = self.state.bus.as_ref();
+                let state = bus
+                    .take_control(&session, &client)
+                    .await
+                    .map_err(|_| CloseReason::BusUnavailable)?;
+                crate::audit::record("take-control", &session, Some(&client), "cdp_input");
+                // Taking control accepts an open handoff, as on the Message socket.
+                if let Ok(true) = accept_by_taking_control(bus, &session, &client, &state).await {
+                    crate::audit::record("handoff-accepted", &session, Some(&client), "cdp_input");
                 }
             }
             Inbound::CedeControl if !self.auth.view_only() => {

@@ -318,3 +318,23 @@ fn entity(session: &SessionKey) -> EntityKey {
         id: session.browser_session_id.clone(),
     }
 }
+
+/// Records that `client` accepted the session's open handoff by taking control (the state
+/// `take_control` answered). True when this call recorded it; false when there was no open
+/// handoff, it was already accepted, or it ended in between.
+pub async fn accept_by_taking_control(
+    bus: &dyn ControlBus,
+    session: &SessionKey,
+    client: &str,
+    state: &ControlState,
+) -> Result<bool, BusError> {
+    let Some(accepted) = state.open_handoff().and_then(|h| h.accepted(client)) else {
+        return Ok(false);
+    };
+    let swap = crate::handoff::HandoffSwap::Update {
+        id: accepted.id.clone(),
+        new: accepted,
+        by_holder: None,
+    };
+    Ok(bus.swap_handoff(session, swap).await?.is_ok())
+}

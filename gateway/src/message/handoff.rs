@@ -10,6 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::ctx::Ctx;
 use super::kinds::Outbound;
+use crate::control::handoffs::accept_by_taking_control;
 use crate::control::ControlState;
 use crate::handoff::{check_note, HandoffSwap, Outcome};
 
@@ -55,23 +56,11 @@ fn ended(id: &str, outcome: &str) -> Outbound {
 /// After this socket's take-control: it accepts the open handoff nobody accepted yet.
 pub async fn accept(ctx: &Arc<Ctx>, state: &ControlState) {
     let client = ctx.auth.key.client_id.as_str();
-    let Some(accepted) = state.open_handoff().and_then(|h| h.accepted(client)) else {
-        return;
-    };
-    let swap = HandoffSwap::Update {
-        id: accepted.id.clone(),
-        new: accepted,
-        by_holder: None,
-    };
-    match ctx
-        .state
-        .bus
-        .swap_handoff(&ctx.auth.session_key(), swap)
-        .await
-    {
-        Ok(Ok(_)) => ctx.audit("handoff-accepted"),
-        // Someone else accepted it, or it ended, in between.
-        Ok(Err(_)) => {}
+    let session = ctx.auth.session_key();
+    match accept_by_taking_control(ctx.state.bus.as_ref(), &session, client, state).await {
+        Ok(true) => ctx.audit("handoff-accepted"),
+        // No open handoff, or someone else accepted it, or it ended, in between.
+        Ok(false) => {}
         Err(error) => tracing::warn!(error.message = %error, "handoff acceptance not recorded"),
     }
 }
