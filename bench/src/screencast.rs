@@ -211,9 +211,12 @@ impl Host {
         let pid = child.id().context("host exited at once")?;
         let stdin = child.stdin.take().context("child stdin")?;
         let mut lines = BufReader::new(child.stdout.take().context("child stdout")?).lines();
-        let ready = timeout(START_WAIT, crate::host::expect_line(&mut lines, "bench-cdp "))
-            .await
-            .context("the CDP host did not start in time")??;
+        let ready = timeout(
+            START_WAIT,
+            crate::host::expect_line(&mut lines, "bench-cdp "),
+        )
+        .await
+        .context("the CDP host did not start in time")??;
         let fields: Vec<&str> = ready.split_whitespace().collect();
         let [gateway, executor, org, key, session, chromium] = fields[..] else {
             bail!("malformed host line {ready:?}");
@@ -235,9 +238,12 @@ impl Host {
     /// Shows page `name` (`busy` or `keys`) in the tab.
     async fn page(&mut self, name: &str) -> anyhow::Result<()> {
         self.stdin.write_all(format!("{name}\n").as_bytes()).await?;
-        timeout(START_WAIT, crate::host::expect_line(&mut self.lines, "bench-ok"))
-            .await
-            .with_context(|| format!("page {name} not shown in time"))??;
+        timeout(
+            START_WAIT,
+            crate::host::expect_line(&mut self.lines, "bench-ok"),
+        )
+        .await
+        .with_context(|| format!("page {name} not shown in time"))??;
         Ok(())
     }
 
@@ -264,7 +270,6 @@ impl Host {
         }
     }
 }
-
 
 // === viewers ===
 
