@@ -130,22 +130,53 @@ async fn a_tab_switch_moves_the_screencast() {
     let url = format!("{}/red", world.pages);
     let created = world
         .conn
-        .call("Target.createTarget", None, json!({ "url": url }))
+        .call(
+            "Target.createTarget",
+            None,
+            json!({ "url": url, "background": true }),
+        )
         .await
         .expect("a new tab");
     let target = created["targetId"].as_str().unwrap().to_owned();
-    world
+    // The new tab loads first, so what is timed is the switch, not the page load.
+    let red_tab = world.conn.session_for(&target).await.expect("attached");
+    let deadline = Instant::now() + WAIT;
+    while world
         .conn
-        .call("Target.activateTarget", None, json!({ "targetId": target }))
+        .evaluate(&red_tab, "document.readyState")
         .await
-        .expect("activated");
-    let started = Instant::now();
+        .ok()
+        != Some(json!("complete"))
+    {
+        assert!(Instant::now() < deadline, "the new tab loads");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let activate = |id: String| {
+        let conn = world.conn.clone();
+        async move {
+            conn.call("Target.activateTarget", None, json!({ "targetId": id }))
+                .await
+                .expect("activated");
+            Instant::now()
+        }
+    };
+    let started = activate(target).await;
     let frame = frame_of_colour(&mut viewer, RED).await;
+    let to_new = started.elapsed();
+    assert_eq!(frame["url"], url.as_str());
+    let tabs = world.conn.pages().await.unwrap();
+    let blue_tab = tabs
+        .iter()
+        .find(|p| p.url.ends_with("/blue"))
+        .expect("the first tab")
+        .target_id
+        .clone();
+    let started = activate(blue_tab).await;
+    frame_of_colour(&mut viewer, BLUE).await;
     println!(
-        "tab switch to first frame of the new tab: {:?}",
+        "tab switch to the first frame of the other tab: to the new one {to_new:?}, back {:?}",
         started.elapsed()
     );
-    assert_eq!(frame["url"], url.as_str());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
