@@ -122,7 +122,7 @@ impl Stream {
         }
     }
 
-    async fn try_install(&self, target_id: &str) -> Result<Installed, crate::ExecutorError> {
+    async fn try_install(&self, target_id: &str) -> Result<Installed, crate::error::ExecutorError> {
         let cdp = self.browser.cdp();
         let session = self.browser.attach(target_id).await?;
         let mut installed = Installed {
