@@ -44,6 +44,61 @@ pub fn message_json(data: &[u8]) {
     }
 }
 
+/// One CDP input text frame through the decoder and the key rules: what parses has every value
+/// within the contract's caps (spec §9.5–9.7), and the key rules and held-input bookkeeping
+/// take it without panicking or growing past their bound.
+pub fn cdp_input_json(data: &[u8]) {
+    use crate::cdp_input::events::{self, Inbound, MAX_KEY_CHARS, MAX_URL_CHARS};
+    use crate::cdp_input::keys::{self, HeldInput, MAX_HELD_KEYS};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(message) = events::parse(text) else {
+        return;
+    };
+    let coordinate = |v: i32| (0..=10_000).contains(&v);
+    let mut held = HeldInput::default();
+    match &message {
+        Inbound::Mouse(mouse) => {
+            assert!(coordinate(mouse.x) && coordinate(mouse.y), "{mouse:?}");
+            assert!((0..=3).contains(&mouse.click_count) && (0..=15).contains(&mouse.modifiers));
+            assert!(
+                ["mousePressed", "mouseReleased", "mouseMoved"].contains(&mouse.r#type.as_str())
+            );
+            assert!(["left", "middle", "right", "none"].contains(&mouse.button.as_str()));
+            held.mouse(mouse);
+        }
+        Inbound::Key(key) => {
+            assert!(
+                key.key.chars().count() <= MAX_KEY_CHARS
+                    && key.code.chars().count() <= MAX_KEY_CHARS
+            );
+            assert!(
+                key.text.chars().count() <= 1 && (key.text.is_empty() || key.r#type == "keyDown")
+            );
+            assert!(key
+                .windows_virtual_key_code
+                .is_none_or(|vk| (0..=254).contains(&vk)));
+            assert!((0..=15).contains(&key.modifiers));
+            let _ = keys::is_blocked(&crate::policy::Policy::default(), key);
+            let _ = keys::shortcut(key);
+            for _ in 0..=MAX_HELD_KEYS {
+                held.key(key);
+            }
+        }
+        Inbound::Wheel(wheel) => {
+            assert!(coordinate(wheel.x) && coordinate(wheel.y), "{wheel:?}");
+            assert!(wheel.delta_x.abs() <= 10_000 && wheel.delta_y.abs() <= 10_000);
+        }
+        Inbound::Navigate(Some(url)) => {
+            assert!(!url.trim().is_empty() && url.chars().count() <= MAX_URL_CHARS);
+        }
+        _ => {}
+    }
+    let (keys_up, buttons_up) = held.release_all();
+    assert!(keys_up.len() <= 1 && buttons_up.len() <= 1);
+}
+
 /// One Redis bus payload through every decoder a replica runs on what it receives: replica
 /// messages round-trip, session and socket ids round-trip, state payloads never panic.
 pub fn bus_wire(data: &[u8]) {

@@ -32,6 +32,11 @@ fn message_json_seeds_pass_the_decoder_checks() {
 }
 
 #[test]
+fn cdp_input_json_seeds_pass_the_decoder_checks() {
+    replay("cdp_input_json", gateway::fuzzing::cdp_input_json);
+}
+
+#[test]
 fn bus_wire_seeds_pass_the_bus_decoder_checks() {
     replay("bus_wire", gateway::fuzzing::bus_wire);
 }
