@@ -13,14 +13,13 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use base64::Engine;
+use futures::StreamExt;
 use proto::cdp::v1 as cdp;
+use service_kit::drop_oldest;
 use service_kit::sync::lock;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub mod queue;
-
-use self::queue::DropOldest;
 use crate::entity::SessionKey;
 use crate::executor::{self, Executor};
 use crate::metrics::Metrics;
@@ -65,13 +64,18 @@ pub struct Screencasts {
 
 /// One session's screencast and its viewers.
 pub struct Hub {
-    viewers: Mutex<Vec<Weak<DropOldest<Item>>>>,
-    latest: Mutex<Option<Arc<Frame>>>,
-    /// Set when the upstream ended: joiners start a new hub instead.
-    ended: Mutex<bool>,
+    state: Mutex<HubState>,
     /// Cancelled when the last viewer leaves (the hub drops): stops the upstream.
     stop: CancellationToken,
     metrics: Arc<Metrics>,
+}
+
+#[derive(Default)]
+struct HubState {
+    viewers: Vec<drop_oldest::Sender<Item>>,
+    latest: Option<Arc<Frame>>,
+    /// The upstream ended: joiners start a new hub instead.
+    ended: bool,
 }
 
 impl Drop for Hub {
@@ -82,14 +86,14 @@ impl Drop for Hub {
 
 /// One viewer's place in a hub; dropping it leaves (the last one out stops the screencast).
 pub struct Subscription {
-    queue: Arc<DropOldest<Item>>,
+    items: drop_oldest::Receiver<Item>,
     _hub: Arc<Hub>,
 }
 
 impl Subscription {
-    /// The next item for this viewer.
-    pub async fn next(&self) -> Option<Item> {
-        self.queue.pop().await
+    /// The next item for this viewer; `None` after [`Item::Ended`].
+    pub async fn next(&mut self) -> Option<Item> {
+        self.items.next().await
     }
 }
 
@@ -106,20 +110,18 @@ impl Screencasts {
 
     /// Joins the screencast of `session`, starting it when nobody watches it yet.
     pub fn subscribe(&self, session: &SessionKey) -> Subscription {
-        let queue = Arc::new(DropOldest::new(VIEWER_QUEUE));
+        let (queue, items) = drop_oldest::channel(VIEWER_QUEUE);
         let mut hubs = lock(&self.hubs);
         hubs.retain(|_, hub| hub.strong_count() > 0);
         let live = hubs
             .get(session)
             .and_then(Weak::upgrade)
-            .filter(|hub| !*lock(&hub.ended));
+            .filter(|hub| !lock(&hub.state).ended);
         let hub = match live {
             Some(hub) => hub,
             None => {
                 let hub = Arc::new(Hub {
-                    viewers: Mutex::new(Vec::new()),
-                    latest: Mutex::new(None),
-                    ended: Mutex::new(false),
+                    state: Mutex::default(),
                     stop: CancellationToken::new(),
                     metrics: self.metrics.clone(),
                 });
@@ -134,8 +136,8 @@ impl Screencasts {
                 hub
             }
         };
-        hub.join(&queue);
-        Subscription { queue, _hub: hub }
+        hub.join(queue);
+        Subscription { items, _hub: hub }
     }
 
     /// Sessions with an open screencast on this replica (tests and metrics).
@@ -148,46 +150,39 @@ impl Screencasts {
 }
 
 impl Hub {
-    fn join(&self, queue: &Arc<DropOldest<Item>>) {
-        // Under the `ended` lock: a viewer joins either before the end (and is told by it)
-        // or after (and is told here), never in between.
-        let ended = lock(&self.ended);
-        if *ended {
-            queue.push_last(Item::Ended);
+    /// Adds a viewer's queue, with the latest frame in it; after the end it gets only that.
+    fn join(&self, queue: drop_oldest::Sender<Item>) {
+        let mut state = lock(&self.state);
+        if state.ended {
+            queue.finish(Some(Item::Ended));
             return;
         }
-        if let Some(frame) = lock(&self.latest).clone() {
+        if let Some(frame) = state.latest.clone() {
             queue.push(Item::Frame(frame, Instant::now()));
         }
-        let mut viewers = lock(&self.viewers);
-        viewers.retain(|v| v.strong_count() > 0);
-        viewers.push(Arc::downgrade(queue));
-    }
-
-    fn queues(&self) -> Vec<Arc<DropOldest<Item>>> {
-        let mut viewers = lock(&self.viewers);
-        viewers.retain(|v| v.strong_count() > 0);
-        viewers.iter().filter_map(Weak::upgrade).collect()
+        state.viewers.retain(|v| !v.is_closed());
+        state.viewers.push(queue);
     }
 
     fn publish(&self, frame: Frame) {
         let frame = Arc::new(frame);
-        *lock(&self.latest) = Some(frame.clone());
         let now = Instant::now();
-        for queue in self.queues() {
-            if queue.push(Item::Frame(frame.clone(), now)).is_some() {
+        let mut state = lock(&self.state);
+        state.viewers.retain(|v| !v.is_closed());
+        for viewer in &state.viewers {
+            if viewer.push(Item::Frame(frame.clone(), now)).is_some() {
                 self.metrics.screencast_frame_evicted();
             }
         }
+        state.latest = Some(frame);
     }
 
+    /// Every viewer gets [`Item::Ended`] after its queued frames.
     fn end(&self) {
-        let mut ended = lock(&self.ended);
-        *ended = true;
-        for queue in self.queues() {
-            if let Some(Item::Frame(..)) = queue.push_last(Item::Ended) {
-                self.metrics.screencast_frame_evicted();
-            }
+        let mut state = lock(&self.state);
+        state.ended = true;
+        for viewer in state.viewers.drain(..) {
+            viewer.finish(Some(Item::Ended));
         }
     }
 }
@@ -265,9 +260,7 @@ mod tests {
 
     fn hub(metrics: &Arc<Metrics>) -> Hub {
         Hub {
-            viewers: Mutex::new(Vec::new()),
-            latest: Mutex::new(None),
-            ended: Mutex::new(false),
+            state: Mutex::default(),
             stop: CancellationToken::new(),
             metrics: metrics.clone(),
         }
@@ -289,20 +282,22 @@ mod tests {
         }
     }
 
+    /// A viewer's queue joined to `hub`: its receiving end.
+    fn viewer(hub: &Hub) -> drop_oldest::Receiver<Item> {
+        let (queue, items) = drop_oldest::channel(VIEWER_QUEUE);
+        hub.join(queue);
+        items
+    }
+
     #[tokio::test]
     async fn a_viewer_that_stops_reading_holds_its_queue_only_and_slows_no_one() {
         let metrics = Arc::new(Metrics::new());
         let hub = hub(&metrics);
-        let (slow, fast) = (
-            Arc::new(DropOldest::new(VIEWER_QUEUE)),
-            Arc::new(DropOldest::new(VIEWER_QUEUE)),
-        );
-        hub.join(&slow);
-        hub.join(&fast);
+        let (mut slow, mut fast) = (viewer(&hub), viewer(&hub));
         for n in 1..=100 {
             hub.publish(frame(n));
             assert_eq!(
-                width(fast.pop().await),
+                width(fast.next().await),
                 Some(n),
                 "the reading viewer gets every frame"
             );
@@ -312,9 +307,9 @@ mod tests {
             VIEWER_QUEUE,
             "the other holds two frames, never more"
         );
-        assert_eq!(width(slow.pop().await), Some(99));
+        assert_eq!(width(slow.next().await), Some(99));
         assert_eq!(
-            width(slow.pop().await),
+            width(slow.next().await),
             Some(100),
             "the newest is never dropped"
         );
@@ -328,15 +323,24 @@ mod tests {
         let metrics = Arc::new(Metrics::new());
         let hub = hub(&metrics);
         hub.publish(frame(7));
-        let late = Arc::new(DropOldest::new(VIEWER_QUEUE));
-        hub.join(&late);
-        assert_eq!(width(late.pop().await), Some(7));
+        let mut late = viewer(&hub);
+        assert_eq!(width(late.next().await), Some(7));
         hub.end();
-        assert!(matches!(late.pop().await, Some(Item::Ended)));
-        assert!(late.pop().await.is_none());
+        assert!(matches!(late.next().await, Some(Item::Ended)));
+        assert!(late.next().await.is_none());
         // Joining after the end is told at once.
-        let after = Arc::new(DropOldest::new(VIEWER_QUEUE));
-        hub.join(&after);
-        assert!(matches!(after.pop().await, Some(Item::Ended)));
+        let mut after = viewer(&hub);
+        assert!(matches!(after.next().await, Some(Item::Ended)));
+    }
+
+    #[tokio::test]
+    async fn a_viewer_that_left_is_no_longer_fed() {
+        let metrics = Arc::new(Metrics::new());
+        let hub = hub(&metrics);
+        let gone = viewer(&hub);
+        let _stays = viewer(&hub);
+        drop(gone);
+        hub.publish(frame(1));
+        assert_eq!(lock(&hub.state).viewers.len(), 1);
     }
 }

@@ -69,7 +69,7 @@ pub async fn run(
     };
     let liveness = state.liveness.watch(auth.key.entity.clone());
     let revocation = state.revocations.watch(auth.identity.revocable.as_deref());
-    let subscription = state.screencasts.subscribe(&auth.session_key());
+    let mut subscription = state.screencasts.subscribe(&auth.session_key());
     let kind = auth.key.entity.kind;
     let id = auth.key.entity.id.clone();
     let entity_type = kind.as_str();

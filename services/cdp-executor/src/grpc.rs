@@ -194,16 +194,21 @@ impl Stream for UserEventStream {
 }
 
 /// The screencast handed to tonic: it holds its place in the shared screencast, and the last
-/// one dropped stops the casting task.
+/// one dropped stops the casting task. Counts the frames its consumer took.
 pub struct ScreencastStream {
-    inner: screencast::Receiver<pb::ScreencastFrame>,
+    inner: service_kit::drop_oldest::Receiver<Result<pb::ScreencastFrame, Status>>,
+    sent: prometheus_client::metrics::counter::Counter,
     _fanout: Arc<screencast::Fanout>,
 }
 
 impl Stream for ScreencastStream {
     type Item = Result<pb::ScreencastFrame, Status>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        Pin::new(&mut self.inner).poll_next(cx)
+        let next = Pin::new(&mut self.inner).poll_next(cx);
+        if let Poll::Ready(Some(Ok(_))) = &next {
+            self.sent.inc();
+        }
+        next
     }
 }
 
@@ -441,7 +446,7 @@ impl CdpExecutor for GrpcHandler {
         let r = admitted(r)?;
         let limits = screencast::Limits::from_request(r.max_width, r.max_height, r.quality);
         let (resolved, browser, lease) = self.open(r.target.as_ref()).await?;
-        let (frames, rx) = screencast::channel(screencast::QUEUE, self.metrics.frames_sent.clone());
+        let (frames, rx) = service_kit::drop_oldest::channel(screencast::QUEUE);
         let key = (resolved.key.clone(), limits);
         let fanout = match self
             .screencasts
@@ -462,6 +467,7 @@ impl CdpExecutor for GrpcHandler {
         };
         Ok(Response::new(ScreencastStream {
             inner: rx,
+            sent: self.metrics.frames_sent.clone(),
             _fanout: fanout,
         }))
     }

@@ -92,28 +92,21 @@ impl Dispatcher {
         token: &CancellationToken,
     ) -> Result<(), Stop> {
         let started = tokio::time::Instant::now();
-        let outcome = self.dispatch(&request).await;
-        let code = match &outcome {
-            Ok(()) => Code::Ok,
-            Err(Refusal::Invalid) => Code::InvalidArgument,
-            Err(Refusal::NoPage) => Code::FailedPrecondition,
-            Err(Refusal::Failed) => Code::Internal,
-            Err(Refusal::Closed) => Code::Unavailable,
+        let (code, error) = match self.dispatch(&request).await {
+            Ok(()) => (Code::Ok, ""),
+            Err(Refusal::Invalid) => (Code::InvalidArgument, "invalid"),
+            Err(Refusal::NoPage) => (Code::FailedPrecondition, "no-page"),
+            Err(Refusal::Failed) => (Code::Internal, "failed"),
+            Err(Refusal::Closed) => (Code::Unavailable, ""),
         };
         self.metrics
             .operation("dispatch_input", code, started.elapsed());
-        let error = match outcome {
-            Ok(()) => "",
-            Err(Refusal::Invalid) => "invalid",
-            Err(Refusal::NoPage) => "no-page",
-            Err(Refusal::Failed) => "failed",
-            Err(Refusal::Closed) => {
-                return Err(Stop::Status(Status::unavailable("browser unavailable")))
-            }
-        };
+        if code == Code::Unavailable {
+            return Err(Stop::Status(Status::unavailable("browser unavailable")));
+        }
         let response = DispatchInputResponse {
             sequence: request.sequence,
-            dispatched: error.is_empty(),
+            dispatched: code == Code::Ok,
             error: error.into(),
         };
         send(answers, Ok(response), token).await

@@ -1,7 +1,7 @@
 //! `StreamScreencast`: one task per stream follows the browser's active tab with its own
 //! flattened session and `Page.startScreencast`, acknowledging every frame at once so the
 //! browser never waits for us, and hands frames to the consumer through a drop-oldest queue
-//! of two ([`queue`]): a slow consumer gets fewer, newer frames and never slows the browser
+//! of two (`service_kit::drop_oldest`): a slow consumer gets fewer, newer frames and never slows the browser
 //! or the task that reads its events.
 //!
 //! A tab switch is make-before-break: the new tab's screencast is started before the old
@@ -11,7 +11,6 @@
 //! that may have changed it (the check is free while nothing did, see `browser`).
 
 mod frames;
-mod queue;
 mod shared;
 
 use std::sync::{Arc, Weak};
@@ -35,8 +34,7 @@ pub use frames::{
     decode_jpeg, frame_viewport, layout_viewport, url_update, Limits, Viewport, DEFAULT_VIEWPORT,
     MAX_FRAME_BYTES,
 };
-pub use queue::{channel, Receiver, Sender};
-pub use shared::{CastKey, Fanout, Joined, Screencasts};
+pub use shared::{CastKey, Fanout, FrameSender, Joined, Screencasts};
 
 /// Frames waiting for the consumer, at most (the oldest is dropped for a newer one).
 pub const QUEUE: usize = 2;

@@ -11,6 +11,7 @@
 //! - [`ca_file`]: a PEM file of extra roots named by a flag, checked when parsed.
 //! - [`grpc_client`]: dialling another service (`http://`, or `https://` with `--grpc-ca`).
 //! - [`reflection`]: gRPC server reflection (v1 and v1alpha) limited to the served services.
+//! - [`drop_oldest`]: the bounded queue that drops its oldest item (live frames to viewers).
 //! - [`sync`]: the one lock rule (a poisoned mutex is recovered, never a panic).
 //! - [`service_token`]: the internal-call token, checked by the callee and attached by callers.
 //! - [`org_tokens`]: organization-scoped caller tokens and the [`org_tokens::Caller`] check.
@@ -18,6 +19,7 @@
 
 pub mod ca_file;
 pub mod cli;
+pub mod drop_oldest;
 pub mod grpc;
 pub mod grpc_client;
 pub mod limits;

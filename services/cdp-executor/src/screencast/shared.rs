@@ -14,9 +14,12 @@ use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
 use super::frames::Limits;
-use super::queue::Sender;
 use crate::metrics::Metrics;
 use crate::resolve::SessionKey;
+use service_kit::drop_oldest;
+
+/// One stream's end of its queue: frames, then maybe a closing status.
+pub type FrameSender = drop_oldest::Sender<Result<ScreencastFrame, Status>>;
 
 /// What a screencast is shared by.
 pub type CastKey = (SessionKey, Limits);
@@ -38,7 +41,7 @@ pub struct Fanout {
 
 #[derive(Debug, Default)]
 struct State {
-    streams: Vec<Sender<ScreencastFrame>>,
+    streams: Vec<FrameSender>,
     latest: Option<ScreencastFrame>,
     /// The task ended: joiners start a new screencast.
     ended: bool,
@@ -66,7 +69,7 @@ impl Screencasts {
     pub fn join(
         &self,
         key: CastKey,
-        mut frames: Sender<ScreencastFrame>,
+        mut frames: FrameSender,
         parent: &CancellationToken,
         metrics: &Arc<Metrics>,
     ) -> Joined {
@@ -107,13 +110,13 @@ impl Screencasts {
 impl Fanout {
     /// Adds a stream (with the latest frame queued at once); gives it back when the task has
     /// ended.
-    fn add(&self, frames: Sender<ScreencastFrame>) -> Result<(), Sender<ScreencastFrame>> {
+    fn add(&self, frames: FrameSender) -> Result<(), FrameSender> {
         let mut state = lock(&self.state);
         if state.ended {
             return Err(frames);
         }
         if let Some(latest) = &state.latest {
-            frames.push(latest.clone());
+            frames.push(Ok(latest.clone()));
         }
         state.streams.push(frames);
         Ok(())
@@ -124,7 +127,7 @@ impl Fanout {
         let mut state = lock(&self.state);
         state.streams.retain(|s| !s.is_closed());
         for stream in &state.streams {
-            if stream.push(frame.clone()) {
+            if stream.push(Ok(frame.clone())).is_some() {
                 self.metrics.frames_evicted.inc();
             }
         }
@@ -136,7 +139,7 @@ impl Fanout {
         let mut state = lock(&self.state);
         state.ended = true;
         for stream in state.streams.drain(..) {
-            stream.finish(status.clone());
+            stream.finish(status.clone().map(Err));
         }
     }
 }
