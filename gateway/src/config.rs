@@ -122,13 +122,14 @@ pub struct Config {
     /// Minimum interval between two activity reports of one browser session.
     #[arg(long, env = "GATEWAY_ACTIVITY_INTERVAL", default_value = "30s", value_parser = parse_duration_or_zero)]
     pub activity_interval: Duration,
-    /// Bound of the upstream→frontend queue, in chunks; a frontend that lets it fill is closed
-    /// with `slow-consumer`.
+    /// Bound of a Message socket's outbound queue, in messages; a frontend that lets it fill is
+    /// closed with `slow-consumer` (PROTOCOL §4).
     #[arg(long, env = "GATEWAY_OUTBOUND_QUEUE", default_value_t = 256)]
     pub outbound_queue: usize,
-    /// Bound of a Message socket's outbound queue in bytes of JSON text (the VNC queue is
-    /// bounded in bytes by its count: each chunk is at most 64 KiB). A message larger than
-    /// this still goes, alone.
+    /// Bound of each socket's outbound queue in bytes: a Message socket's JSON text (a message
+    /// larger than this still goes, alone), a VNC socket's queued RFB chunks (the memory they
+    /// hold, each counted as at least 1 KiB). A VNC frontend that lets it fill is closed with
+    /// `slow-consumer`.
     #[arg(long, env = "GATEWAY_OUTBOUND_QUEUE_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub outbound_queue_bytes: usize,
     /// Largest WebSocket message accepted from a frontend, in bytes.

@@ -155,7 +155,7 @@ async fn stream(
         ping_interval: state.config.ping_interval,
         pong_timeout: state.config.pong_timeout,
         handshake_timeout: state.config.handshake_timeout,
-        outbound_queue: state.config.outbound_queue,
+        outbound_bytes: state.config.outbound_queue_bytes,
     };
     let reasons = async {
         tokio::select! {

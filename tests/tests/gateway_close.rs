@@ -67,7 +67,10 @@ async fn shutdown_closes_every_socket_with_draining_and_the_gateway_exits() {
 
 #[tokio::test]
 async fn a_viewer_that_never_reads_is_closed_as_slow_consumer_while_the_upstream_floods() {
-    let w = World::start_with(UpstreamMode::Flood, |c| c.outbound_queue = 8).await;
+    let w = World::start_with(UpstreamMode::Flood, |c| {
+        c.outbound_queue_bytes = 1024 * 1024;
+    })
+    .await;
     let mut vnc = w
         .gateway
         .connect_vnc(&w.path(), &format!("client_id=c&apikey={}", w.key))

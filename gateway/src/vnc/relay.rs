@@ -2,7 +2,7 @@
 //! (no thread is woken to hand a chunk over) under one cancellation token. frontend→upstream
 //! runs every client byte through the [`InputFilter`]; upstream→frontend reads into reused
 //! buffers ([`buffers`]), feeds the handshake to the filter, then passes bytes untouched into
-//! a bounded queue; one writer owns the WebSocket sink (data, pings, the close frame).
+//! a queue bounded in bytes ([`queue`]); one writer owns the WebSocket sink (data, pings, the close frame).
 //! Whatever ends first records its [`CloseReason`] in the socket's [`CloseSlot`] and stops the
 //! others.
 
@@ -48,8 +48,8 @@ pub struct RelayConfig {
     pub pong_timeout: Duration,
     /// Close with `timeout` when the RFB handshake is not done by then.
     pub handshake_timeout: Duration,
-    /// Upstream→frontend queue bound, in chunks.
-    pub outbound_queue: usize,
+    /// Upstream→frontend queue bound, in bytes of the memory its chunks hold ([`queue`]).
+    pub outbound_bytes: usize,
 }
 
 /// How long the close frame (and the upstream's shutdown) may take to go out; the frontend
@@ -93,10 +93,6 @@ struct Shared<F> {
     from_server: mpsc::UnboundedSender<FilterOutput>,
 }
 
-enum Outbound {
-    Data(Bytes),
-}
-
 /// Runs the relay until either side ends or the token is cancelled; returns the reason the
 /// frontend was sent (first close wins).
 pub async fn run<F, S, E, R, W>(
@@ -126,7 +122,7 @@ where
         inbox: ctx.inbox.take(),
         server_out,
     };
-    let (out_tx, out_rx) = mpsc::channel(config.outbound_queue.max(1));
+    let (out_tx, out_rx) = queue::channel(config.outbound_bytes);
     let buffers = ReadBuffers::default();
     let trim = buffers.trim();
     tokio::join!(
@@ -340,7 +336,7 @@ async fn forward<F, W: AsyncWrite + Unpin>(
 async fn upstream_to_frontend<F: InputFilter, R: AsyncRead + Unpin>(
     mut upstream: R,
     mut buffers: ReadBuffers,
-    queue: mpsc::Sender<Outbound>,
+    queue: queue::QueueTx,
     shared: &Shared<F>,
     ctx: &RelayContext,
 ) {
@@ -359,7 +355,7 @@ async fn upstream_to_frontend<F: InputFilter, R: AsyncRead + Unpin>(
                 return ctx.close.close(CloseReason::UpstreamClosed);
             }
         }
-        let chunk = buffers.take_chunk();
+        let (chunk, held) = buffers.take_chunk();
         if let Some(since) = lock(&shared.pending_input).take() {
             ctx.metrics.input_to_screen(since.elapsed().as_secs_f64());
         }
@@ -367,7 +363,7 @@ async fn upstream_to_frontend<F: InputFilter, R: AsyncRead + Unpin>(
         ctx.metrics.bytes("to_frontend", chunk.len());
         // Never wait for a slow frontend: a full queue closes it, whole chunks only.
         // A failed handshake still shows the viewer what the server said (its refusal reason).
-        if queue.try_send(Outbound::Data(chunk)).is_err() {
+        if queue.push(chunk, held).is_err() {
             return ctx.close.close(CloseReason::SlowConsumer);
         }
         if let Some(reason) = failed {
@@ -399,6 +395,7 @@ fn on_server_chunk<F: InputFilter>(chunk: &[u8], shared: &Shared<F>) -> Option<C
 }
 
 mod buffers;
+mod queue;
 mod writer;
 
 #[cfg(test)]

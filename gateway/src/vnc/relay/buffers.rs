@@ -4,7 +4,8 @@
 //! allocator trims it) and came back as fresh pages the kernel must fault in and zero: most
 //! of the relay's system time. Instead a chunk owns its buffer and, when the last reference
 //! drops, gives it back to its relay's spare list, which the next read takes from: in steady
-//! state nothing is allocated per chunk.
+//! state nothing is allocated per chunk. A small read (a loaded relay reads whatever arrived)
+//! is copied out instead, and its buffer read into again.
 //!
 //! An idle socket holds one small buffer; buffers grow to [`CHUNK`] the first time a read
 //! fills one (a framebuffer update is streaming). The spare list keeps at most [`RETAIN`]
@@ -121,17 +122,28 @@ impl ReadBuffers {
         &mut self.current
     }
 
-    /// Turns what the last read put into the buffer into a chunk, whose buffer comes back
-    /// when it is dropped. A read of a whole chunk grows the buffers to [`CHUNK`].
-    pub(super) fn take_chunk(&mut self) -> Bytes {
+    /// Turns what the last read put into the buffer into a chunk, with the bytes of memory it
+    /// holds. A read of a whole chunk grows the buffers to [`CHUNK`]. A read that filled less
+    /// than a quarter of its buffer is copied out and the buffer kept for the next read: a
+    /// loaded relay reads whatever arrived, and a few hundred bytes must not hold 64 KiB in
+    /// the queue.
+    pub(super) fn take_chunk(&mut self) -> (Bytes, usize) {
+        if self.current.len() < self.current.capacity() / 4 {
+            let chunk = Bytes::copy_from_slice(&self.current);
+            self.current.clear();
+            let held = chunk.len();
+            return (chunk, held);
+        }
         let buffer = std::mem::take(&mut self.current);
         if buffer.len() >= self.chunk {
             self.chunk = CHUNK;
         }
-        Bytes::from_owner(Recycled {
+        let held = buffer.capacity();
+        let chunk = Bytes::from_owner(Recycled {
             buffer,
             home: Arc::downgrade(&self.spare),
-        })
+        });
+        (chunk, held)
     }
 
     /// The handle that empties this pump's spare list when it is idle.
@@ -155,7 +167,7 @@ mod tests {
         let buffer = buffers.for_read();
         let n = n.min(buffer.capacity());
         buffer.extend(std::iter::repeat_n(7u8, n));
-        buffers.take_chunk()
+        buffers.take_chunk().0
     }
 
     fn address(chunk: &Bytes) -> usize {
@@ -203,7 +215,7 @@ mod tests {
         let mut queued = std::collections::VecDeque::new();
         let mut seen = std::collections::HashSet::new();
         for _ in 0..1000 {
-            let chunk = read(&mut buffers, 100);
+            let chunk = read(&mut buffers, usize::MAX);
             seen.insert(address(&chunk));
             queued.push_back(chunk);
             if queued.len() == 40 {
@@ -211,6 +223,27 @@ mod tests {
             }
         }
         assert!(seen.len() <= 41, "{} buffers for 1000 reads", seen.len());
+    }
+
+    #[test]
+    fn a_small_read_is_copied_out_and_its_buffer_read_into_again() {
+        let mut buffers = ReadBuffers::default();
+        drop(read(&mut buffers, usize::MAX));
+        let at = buffers.for_read().as_ptr() as usize;
+        buffers.for_read().extend_from_slice(&[1u8; 100]);
+        let (chunk, held) = buffers.take_chunk();
+        assert_eq!((&chunk[..], held), (&[1u8; 100][..], 100));
+        assert_ne!(address(&chunk), at, "copied out");
+        let next = buffers.for_read();
+        assert_eq!(
+            (next.as_ptr() as usize, next.len()),
+            (at, 0),
+            "the buffer is kept, empty"
+        );
+        // A full read hands its buffer over and is charged all of it.
+        next.extend(std::iter::repeat_n(2u8, CHUNK));
+        let (full, held) = buffers.take_chunk();
+        assert_eq!((address(&full), held), (at, CHUNK));
     }
 
     #[test]
@@ -246,9 +279,9 @@ mod tests {
     #[test]
     fn a_chunk_that_outlives_its_relay_is_freed_cleanly() {
         let mut buffers = ReadBuffers::default();
-        let chunk = read(&mut buffers, 100);
+        let chunk = read(&mut buffers, usize::MAX);
         drop(buffers);
-        assert_eq!(&chunk[..], &[7u8; 100][..]);
+        assert_eq!(&chunk[..], &[7u8; FIRST_CHUNK][..]);
         drop(chunk);
     }
 }

@@ -55,7 +55,7 @@ fn config() -> RelayConfig {
         ping_interval: Duration::from_millis(200),
         pong_timeout: Duration::from_secs(30),
         handshake_timeout: Duration::from_secs(30),
-        outbound_queue: 4,
+        outbound_bytes: 4 * 1024,
     }
 }
 
@@ -170,6 +170,32 @@ async fn a_frontend_that_never_reads_is_closed_as_slow_consumer_without_stalling
         "the upstream was read beyond the queue bound: {written}"
     );
     drop(h.from_relay);
+}
+
+#[tokio::test]
+async fn an_update_in_many_small_chunks_within_the_byte_bound_reaches_a_frontend_that_reads_late() {
+    let mut config = config();
+    config.outbound_bytes = 64 * 1024;
+    let mut h = start(config, 0);
+    // Arrange: 36,000 bytes arrive in 900-byte pieces, each read on its own, while the
+    // frontend reads nothing yet: far more chunks than full ones would need, less memory than
+    // the bound.
+    for _ in 0..40 {
+        h.upstream.write_all(&[5u8; 900]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // Act: the frontend reads.
+    let mut received = 0;
+    while received < 40 * 900 {
+        match next_data(&mut h.from_relay).await {
+            Some(WsFrame::Binary(bytes)) => received += bytes.len(),
+            other => panic!("expected data, got {other:?}"),
+        }
+    }
+    // Assert: everything arrived and the relay still runs.
+    assert_eq!(h.close.reason(), None);
+    h.to_relay.send(Ok(WsFrame::Close(None))).await.unwrap();
+    assert_eq!(h.relay.await.unwrap(), CloseReason::ClientClosed);
 }
 
 #[tokio::test]

@@ -1,21 +1,23 @@
 //! The relay's one writer: owns the frontend sink; sends queued upstream data, pings, checks
 //! the pong and handshake deadlines (and on each ping tick lets an idle relay's spare read
-//! buffers go), and sends the close frame with the recorded reason.
+//! buffers go), and sends the close frame with the recorded reason. Data already queued when
+//! the writer wakes goes out in one flush (one write to the socket where the WebSocket
+//! library's buffer holds it), so a frontend that fell behind catches up with fewer writes.
 
 use bytes::Bytes;
 use futures::{Sink, SinkExt};
-use tokio::sync::mpsc;
 
 use service_kit::sync::lock;
 
 use super::buffers::SpareTrim;
-use super::{Outbound, RelayConfig, RelayContext, Shared, WsFrame, CLOSE_SEND_TIMEOUT};
+use super::queue::QueueRx;
+use super::{RelayConfig, RelayContext, Shared, WsFrame, CLOSE_SEND_TIMEOUT};
 use crate::close::CloseReason;
 use crate::vnc::filter::InputFilter;
 
 pub(super) async fn run<F: InputFilter, Si>(
     mut sink: Si,
-    mut queue: mpsc::Receiver<Outbound>,
+    mut queue: QueueRx,
     trim: SpareTrim,
     shared: &Shared<F>,
     config: &RelayConfig,
@@ -34,8 +36,8 @@ pub(super) async fn run<F: InputFilter, Si>(
         tokio::select! {
             () = token.cancelled() => break,
             item = queue.recv() => {
-                let Some(Outbound::Data(bytes)) = item else { break };
-                if !send(&mut sink, WsFrame::Binary(bytes), ctx).await {
+                let Some(bytes) = item else { break };
+                if !send_queued(&mut sink, bytes, &mut queue, ctx).await {
                     break;
                 }
             }
@@ -67,7 +69,7 @@ pub(super) async fn run<F: InputFilter, Si>(
             reason,
             CloseReason::UpstreamClosed | CloseReason::UpstreamUnreachable
         ) {
-            while let Ok(Outbound::Data(bytes)) = queue.try_recv() {
+            while let Some(bytes) = queue.try_recv() {
                 if sink.send(WsFrame::Binary(bytes)).await.is_err() {
                     return;
                 }
@@ -77,6 +79,40 @@ pub(super) async fn run<F: InputFilter, Si>(
         let _ = sink.close().await;
     })
     .await;
+}
+
+/// Most bytes fed to the sink before one flush.
+const BATCH_BYTES: usize = 256 * 1024;
+
+/// Sends `first` and whatever else is queued by now (up to [`BATCH_BYTES`]) as binary frames
+/// with one flush, unless the relay ends first; false when the writer must stop.
+async fn send_queued<Si: Sink<WsFrame> + Unpin>(
+    sink: &mut Si,
+    first: Bytes,
+    queue: &mut QueueRx,
+    ctx: &RelayContext,
+) -> bool {
+    let batch = async {
+        let mut fed = first.len();
+        sink.feed(WsFrame::Binary(first)).await?;
+        while fed < BATCH_BYTES {
+            let Some(bytes) = queue.try_recv() else { break };
+            fed += bytes.len();
+            sink.feed(WsFrame::Binary(bytes)).await?;
+        }
+        sink.flush().await
+    };
+    tokio::select! {
+        // As in `send`: a batch the sink takes at once still goes out when the relay ends.
+        biased;
+        result = batch => {
+            if result.is_err() {
+                ctx.close.close(CloseReason::ClientClosed);
+            }
+            result.is_ok()
+        }
+        () = ctx.close.token().cancelled() => false,
+    }
 }
 
 /// Sends one frame unless the relay ends first; false when the writer must stop.
