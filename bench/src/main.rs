@@ -46,6 +46,72 @@ enum Command {
     Screencast(ScreencastArgs),
     /// Internal: host Chromium, verification, cdp-executor and a gateway for `screencast`.
     HostCdp,
+    /// Paste through the Message channel → cdp-executor → Chromium against the incumbent's
+    /// per-paste Playwright connection, p50/p90/p99 and per-round ratios.
+    Paste(PasteArgs),
+    /// Verification statements per poll interval with N watched browser sessions, ours (one
+    /// batched poll) against the incumbent's (one query per socket), on SQLite and PostgreSQL.
+    Watch(WatchArgs),
+    /// Internal: host verification or the incumbent's verification loops for `watch`.
+    HostWatch {
+        /// Which process.
+        #[arg(long, value_enum)]
+        role: bench::watch_scale::Role,
+        /// The database it reads.
+        #[arg(long)]
+        database_url: String,
+        /// Verification's poll interval, the incumbent's loops' sleep.
+        #[arg(long, value_parser = service_kit::cli::parse_duration)]
+        poll_interval: std::time::Duration,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+struct WatchArgs {
+    /// Watched browser sessions, one size after the other (the largest is seeded).
+    #[arg(
+        long,
+        env = "RELAY_BENCH_WATCH_ENTITIES",
+        value_delimiter = ',',
+        default_value = "1,100,10000"
+    )]
+    entities: Vec<usize>,
+    /// Poll intervals measured per size and side (after one of warm-up).
+    #[arg(long, env = "RELAY_BENCH_WATCH_INTERVALS", default_value_t = 5)]
+    intervals: usize,
+    /// Verification's `--poll-interval` (its default), also the incumbent's loops' sleep.
+    #[arg(long, env = "RELAY_BENCH_WATCH_POLL_INTERVAL", default_value = "1s", value_parser = service_kit::cli::parse_duration)]
+    poll_interval: std::time::Duration,
+    /// PostgreSQL server to create a fresh database on (`none`: SQLite only).
+    #[arg(
+        long,
+        env = "RELAY_BENCH_WATCH_POSTGRES_URL",
+        default_value = bench::watch_scale::DEFAULT_POSTGRES_URL
+    )]
+    postgres_url: String,
+    /// Sessions ended one by one at the largest size, timed to their `WatchEvent`.
+    #[arg(long, env = "RELAY_BENCH_WATCH_ENDED_SAMPLES", default_value_t = 5)]
+    ended_samples: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+struct PasteArgs {
+    /// Measured pastes through the Message channel, and as many through `InsertText` directly.
+    #[arg(long, env = "RELAY_BENCH_PASTE_SAMPLES", default_value_t = 200)]
+    samples: usize,
+    /// Unmeasured pastes per path before the first round (the incumbent's: at most 3).
+    #[arg(long, env = "RELAY_BENCH_PASTE_WARMUP", default_value_t = 20)]
+    warmup: usize,
+    /// Rounds the samples are split into (the order of the paths rotates every round).
+    #[arg(long, env = "RELAY_BENCH_PASTE_ROUNDS", default_value_t = 10)]
+    rounds: usize,
+    /// Measured pastes the incumbent's way (each about half a second or more).
+    #[arg(
+        long,
+        env = "RELAY_BENCH_PASTE_INCUMBENT_SAMPLES",
+        default_value_t = 30
+    )]
+    incumbent_samples: usize,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -110,6 +176,34 @@ struct RunArgs {
     /// Measured new viewers per path, each timed from connect to its first update.
     #[arg(long, env = "RELAY_BENCH_CONNECTS", default_value_t = 200)]
     connects: usize,
+    /// Viewers streaming full-screen updates at once, per path.
+    #[arg(long, env = "RELAY_BENCH_VIEWERS", default_value_t = 100)]
+    viewers: usize,
+    /// MiB those viewers fetch together per path (over all rounds).
+    #[arg(long, env = "RELAY_BENCH_VIEWERS_MIB", default_value_t = 6000)]
+    viewers_mib: usize,
+    /// Measured pastes through the Message channel (and as many through `InsertText`); 0 skips
+    /// the paste part.
+    #[arg(long, env = "RELAY_BENCH_PASTE_SAMPLES", default_value_t = 200)]
+    paste_samples: usize,
+    /// Measured pastes the incumbent's way (each about half a second or more).
+    #[arg(
+        long,
+        env = "RELAY_BENCH_PASTE_INCUMBENT_SAMPLES",
+        default_value_t = 30
+    )]
+    paste_incumbent_samples: usize,
+    /// Watched browser sessions of the verification watch part, ascending (empty skips it).
+    #[arg(
+        long,
+        env = "RELAY_BENCH_WATCH_ENTITIES",
+        value_delimiter = ',',
+        default_value = "1,100,10000"
+    )]
+    watch_entities: Vec<usize>,
+    /// Poll intervals counted per size in the watch part.
+    #[arg(long, env = "RELAY_BENCH_WATCH_INTERVALS", default_value_t = 5)]
+    watch_intervals: usize,
     /// Idle VNC+Message pairs held on one gateway, in ascending sizes (they accumulate).
     #[arg(
         long,
@@ -143,6 +237,13 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Soak(args)) => soak(args).await,
         Some(Command::Screencast(args)) => screencast(args).await,
         Some(Command::HostCdp) => bench::screencast::host().await,
+        Some(Command::Paste(args)) => paste(args).await,
+        Some(Command::Watch(args)) => watch(args).await,
+        Some(Command::HostWatch {
+            role,
+            database_url,
+            poll_interval,
+        }) => bench::watch_scale::host(role, database_url, poll_interval).await,
         Some(Command::HostServer { update_bytes }) => bench::server::host(update_bytes).await,
         Some(Command::Run(args)) => run(args).await,
         None => run(cli.run).await,
@@ -161,6 +262,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         connects: args.connects,
         websockify: args.websockify,
         socat: args.socat,
+        viewers: args.viewers,
+        viewers_mib: args.viewers_mib,
     };
     // Idle pairs need three descriptors each in this process and in the gateway child (which
     // inherits the limit); the hard limit is the ceiling.
@@ -177,6 +280,34 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let pairs = bench::pairs::measure(server.addr, &sizes, args.hold, open_files).await?;
     println!("{}", report::render(&header, &plan, &results));
     println!("{}", report::render_pairs(&pairs, args.hold));
+    if args.paste_samples > 0 {
+        let plan = bench::paste::Plan {
+            samples: args.paste_samples,
+            warmup: 20,
+            rounds: plan.rounds,
+            incumbent_samples: args.paste_incumbent_samples,
+        };
+        // The relay's numbers are printed already: a paste stack that cannot start is a line
+        // of the report, not a lost run.
+        match bench::paste::run(&plan).await {
+            Ok(report) => println!("{}", bench::paste::render(&plan, &report)),
+            Err(error) => println!("### Paste\n\nNot run: {error:#}.\n"),
+        }
+    }
+    let mut entities = args.watch_entities.clone();
+    entities.retain(|n| *n > 0);
+    entities.sort_unstable();
+    if !entities.is_empty() {
+        let plan = bench::watch_scale::Plan {
+            entities,
+            intervals: args.watch_intervals.max(1),
+            ..Default::default()
+        };
+        match bench::watch_scale::run(&plan).await {
+            Ok(report) => println!("{}", bench::watch_scale::render(&plan, &report)),
+            Err(error) => println!("### Verification watch at scale\n\nNot run: {error:#}.\n"),
+        }
+    }
     Ok(())
 }
 
@@ -224,6 +355,51 @@ async fn screencast(args: ScreencastArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn paste(args: PasteArgs) -> anyhow::Result<()> {
+    let plan = bench::paste::Plan {
+        samples: args.samples.max(1),
+        warmup: args.warmup,
+        rounds: args.rounds.max(1),
+        incumbent_samples: args.incumbent_samples,
+    };
+    let report = bench::paste::run(&plan).await?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    println!(
+        "- relay-bench paste, {} UTC",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M")
+    );
+    println!("- {}", machine());
+    println!("- command: `relay-bench {}`\n", args.join(" "));
+    println!("{}", bench::paste::render(&plan, &report));
+    Ok(())
+}
+
+async fn watch(args: WatchArgs) -> anyhow::Result<()> {
+    let mut entities = args.entities.clone();
+    entities.retain(|n| *n > 0);
+    entities.sort_unstable();
+    entities.dedup();
+    let postgres_url = Some(args.postgres_url).filter(|u| !u.is_empty() && u != "none");
+    let plan = bench::watch_scale::Plan {
+        entities,
+        intervals: args.intervals.max(1),
+        poll_interval: args.poll_interval,
+        postgres_url,
+        ended_samples: args.ended_samples,
+    };
+    anyhow::ensure!(!plan.entities.is_empty(), "--entities needs a size above 0");
+    let report = bench::watch_scale::run(&plan).await?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    println!(
+        "- relay-bench watch, {} UTC",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M")
+    );
+    println!("- {}", machine());
+    println!("- command: `relay-bench {}`\n", args.join(" "));
+    println!("{}", bench::watch_scale::render(&plan, &report));
+    Ok(())
+}
+
 /// The machine line of a report.
 fn machine() -> String {
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
@@ -263,5 +439,6 @@ fn header(plan: &Plan, update_len: usize) -> Vec<String> {
             "latency: {} pointer round trips per path after {} warm-up, {} connects per path; throughput: {} MiB per path of {update_len}-byte updates, {} outstanding request(s); memory: {} idle sockets per path × {} rounds",
             plan.samples, plan.warmup, plan.connects, plan.throughput_mib, plan.window, plan.idle, plan.memory_rounds
         ),
+        format!("many viewers: {} per path at once, {} MiB per path", plan.viewers, plan.viewers_mib),
     ]
 }

@@ -2,6 +2,7 @@
 //! order ABCDEF rotated by r (ABCDEF, BCDEFA, CDEFAB, …), so that machine noise lands on every
 //! path alike.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -9,6 +10,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::client::RfbClient;
 use crate::host::GatewayHost;
+use crate::many_viewers::CrowdRound;
 use crate::procfs::{tree_cpu, tree_memory, Cpu, Memory};
 use crate::server::SyntheticServer;
 use crate::socat::Socat;
@@ -73,7 +75,7 @@ impl Path {
 }
 
 /// The paths in round `round`'s order.
-fn rotation(round: usize) -> [Path; 6] {
+pub fn rotation(round: usize) -> [Path; 6] {
     let mut order = Path::ALL;
     order.rotate_left(round % Path::ALL.len());
     order
@@ -102,6 +104,10 @@ pub struct Plan {
     pub websockify: String,
     /// The socat program.
     pub socat: String,
+    /// Viewers streaming at once per path ([`crate::many_viewers`]; 0: not measured).
+    pub viewers: usize,
+    /// MiB those viewers fetch together per path, over all rounds.
+    pub viewers_mib: usize,
 }
 
 /// What one throughput round cost the relay, per GB (10^9 bytes) relayed.
@@ -121,7 +127,7 @@ impl RelayCost {
         self.user + self.sys
     }
 
-    fn of(cpu: Cpu, bytes: usize) -> Self {
+    pub(crate) fn of(cpu: Cpu, bytes: usize) -> Self {
         let gb = bytes.max(1) as f64 / 1e9;
         Self {
             user: cpu.user.as_secs_f64() / gb,
@@ -147,6 +153,28 @@ pub struct PathResult {
     pub per_socket: Vec<(f64, f64)>,
     /// Relay processes counted after the last memory round.
     pub processes: usize,
+    /// Each round of many viewers streaming at once.
+    pub crowd: Vec<CrowdRound>,
+}
+
+/// Where a new viewer connects.
+pub enum Target {
+    /// Raw TCP (direct or through socat).
+    Tcp(SocketAddr),
+    /// A WebSocket URL.
+    Ws(String),
+}
+
+impl Target {
+    /// A client past the handshake.
+    pub async fn connect(self) -> anyhow::Result<RfbClient> {
+        let mut client = match self {
+            Target::Tcp(addr) => RfbClient::tcp(addr).await?,
+            Target::Ws(url) => RfbClient::ws(&url).await?,
+        };
+        client.handshake().await?;
+        Ok(client)
+    }
 }
 
 /// The running parts: the server (raw TCP and its own WebSocket), a socat relay, websockify,
@@ -202,21 +230,26 @@ impl Fixture {
         Some((url, client_id))
     }
 
+    /// Where a new viewer of `path` connects (a gateway viewer gets a fresh client id).
+    pub fn target(&mut self, path: Path) -> Target {
+        match (self.url(path), path) {
+            (Some((url, _)), _) => Target::Ws(url),
+            (None, Path::Socat) => Target::Tcp(self.socat.addr),
+            (None, _) => Target::Tcp(self.server.addr),
+        }
+    }
+
     /// A connected client past the handshake; `control` gives it control on gateway paths.
     pub async fn connect(&mut self, path: Path, control: bool) -> anyhow::Result<RfbClient> {
-        let mut client = match self.url(path) {
-            None if path == Path::Socat => RfbClient::tcp(self.socat.addr).await?,
-            None => RfbClient::tcp(self.server.addr).await?,
-            Some((url, client_id)) => {
-                let client = RfbClient::ws(&url).await?;
-                if control {
-                    if let Some(gateway) = self.gateway(path) {
-                        gateway.give_control(&client_id).await?;
-                    }
-                }
-                client
-            }
+        let Some((url, client_id)) = self.url(path) else {
+            return self.target(path).connect().await;
         };
+        let mut client = RfbClient::ws(&url).await?;
+        if control {
+            if let Some(gateway) = self.gateway(path) {
+                gateway.give_control(&client_id).await?;
+            }
+        }
         client.handshake().await?;
         Ok(client)
     }
@@ -286,6 +319,7 @@ pub async fn run(fixture: &mut Fixture, plan: &Plan) -> anyhow::Result<Vec<PathR
     measure_latency(&mut clients, plan, &mut results).await?;
     measure_connects(fixture, plan, &mut results).await?;
     measure_throughput(fixture, &mut clients, plan, &mut results).await?;
+    crate::many_viewers::measure(fixture, plan, &mut results).await?;
     for client in clients {
         client.close().await;
     }
@@ -394,13 +428,9 @@ async fn measure_memory(
             let Some(before) = fixture.relay_memory(path)? else {
                 continue;
             };
-            let urls: Vec<_> = (0..plan.idle).filter_map(|_| fixture.url(path)).collect();
-            let opened: Vec<RfbClient> = stream::iter(urls)
-                .map(|(url, _)| async move {
-                    let mut client = RfbClient::ws(&url).await?;
-                    client.handshake().await?;
-                    anyhow::Ok(client)
-                })
+            let targets: Vec<_> = (0..plan.idle).map(|_| fixture.target(path)).collect();
+            let opened: Vec<RfbClient> = stream::iter(targets)
+                .map(Target::connect)
                 .buffer_unordered(CONNECT_CONCURRENCY)
                 .try_collect()
                 .await

@@ -11,9 +11,10 @@
 //! Chromium's tree's.
 //!
 //! Parent ⇄ child, one line each: the child prints `bench-cdp <gateway addr> <executor url>
-//! <organization> <api key> <session> <chromium pid>`; the parent writes `busy` (300 random
-//! rectangles redrawn every animation frame) or `keys` (a still page whose colour follows the last key
-//! pressed) and the child answers `bench-ok` once the tab shows it; stdin EOF stops the child.
+//! <organization> <api key> <session> <chromium pid> <chromium DevTools http url>`; the parent
+//! writes `busy` (300 random rectangles redrawn every animation frame) or `keys` (a still page
+//! whose colour follows the last key pressed) and the child answers `bench-ok` once the tab
+//! shows it; stdin EOF stops the child.
 
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -154,13 +155,14 @@ pub async fn host() -> anyhow::Result<()> {
     })
     .await;
     println!(
-        "bench-cdp {} {} {} {} {} {}",
+        "bench-cdp {} {} {} {} {} {} {}",
         world.gateways[0].addr,
         world.executor.url,
         world.org,
         world.key,
         world.session,
-        world.chromium.pid()
+        world.chromium.pid(),
+        world.chromium.cdp_http_url()
     );
     let colours: serde_json::Map<String, Value> = KEYS
         .iter()
@@ -185,13 +187,16 @@ pub async fn host() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Parent side: the running child.
-struct Host {
+/// Parent side: the running child (also the stack of [`crate::paste`]).
+pub(crate) struct Host {
     child: Child,
     stdin: ChildStdin,
     lines: Lines<BufReader<ChildStdout>>,
     gateway: String,
-    executor: String,
+    /// The executor's gRPC URL.
+    pub(crate) executor: String,
+    /// Chromium's DevTools HTTP endpoint, `http://127.0.0.1:PORT`.
+    pub(crate) cdp: String,
     org: String,
     key: String,
     session: String,
@@ -200,7 +205,7 @@ struct Host {
 }
 
 impl Host {
-    async fn spawn() -> anyhow::Result<Self> {
+    pub(crate) async fn spawn() -> anyhow::Result<Self> {
         let mut child = Command::new(std::env::current_exe()?)
             .arg("host-cdp")
             .stdin(Stdio::piped())
@@ -218,12 +223,13 @@ impl Host {
         .await
         .context("the CDP host did not start in time")??;
         let fields: Vec<&str> = ready.split_whitespace().collect();
-        let [gateway, executor, org, key, session, chromium] = fields[..] else {
+        let [gateway, executor, org, key, session, chromium, cdp] = fields[..] else {
             bail!("malformed host line {ready:?}");
         };
         Ok(Self {
             gateway: gateway.into(),
             executor: executor.into(),
+            cdp: cdp.into(),
             org: org.into(),
             key: key.into(),
             session: session.into(),
@@ -247,14 +253,14 @@ impl Host {
         Ok(())
     }
 
-    fn url(&self, path: &str, client_id: &str) -> String {
+    pub(crate) fn url(&self, path: &str, client_id: &str) -> String {
         format!(
             "ws://{}{path}/{}?client_id={client_id}&apikey={}",
             self.gateway, self.session, self.key
         )
     }
 
-    fn target(&self) -> BrowserTarget {
+    pub(crate) fn target(&self) -> BrowserTarget {
         BrowserTarget {
             organization_id: self.org.clone(),
             browser_session_id: self.session.clone(),
@@ -263,7 +269,7 @@ impl Host {
     }
 
     /// Closes stdin (the child stops Chromium and its services) and waits for it.
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         drop(self.stdin);
         if timeout(START_WAIT, self.child.wait()).await.is_err() {
             let _ = self.child.kill().await;
