@@ -272,13 +272,20 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         .unwrap_or(1024);
     let mut fixture = Fixture::start(args.update_kib * 1024, &plan).await?;
     let header = header(&plan, fixture.server.full_update_len);
-    let results = measure::run(&mut fixture, &plan).await;
+    let mut results = measure::run(&mut fixture, &plan).await;
+    if let Ok(results) = &mut results {
+        if let Err(error) = bench::many_viewers::measure(&mut fixture, &plan, results).await {
+            fixture.stop().await;
+            return Err(error);
+        }
+    }
     let server = fixture.stop().await;
     let results = results?;
     let mut sizes = args.pairs.clone();
     sizes.sort_unstable();
     let pairs = bench::pairs::measure(server.addr, &sizes, args.hold, open_files).await?;
-    println!("{}", report::render(&header, &plan, &results));
+    let crowd = bench::many_viewers::render(&plan, &results);
+    println!("{}", report::render(&header, &plan, &results, &crowd));
     println!("{}", report::render_pairs(&pairs, args.hold));
     if args.paste_samples > 0 {
         let plan = bench::paste::Plan {

@@ -11,22 +11,11 @@ use anyhow::Context;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::client::RfbClient;
-use crate::measure::{rotation, Fixture, Path, PathResult, Plan, RelayCost, MIB};
+use crate::measure::{rotation, CrowdRound, Fixture, Path, PathResult, Plan, RelayCost, MIB};
 use crate::report::{median, median_of, number, paired, ratio};
 
 /// How many viewers are opened at once (websockify forks one process per connection).
 const CONNECT_CONCURRENCY: usize = 8;
-
-/// What one many-viewers round measured on one path.
-#[derive(Debug, Clone, Copy)]
-pub struct CrowdRound {
-    /// Bytes every viewer received, together, per second, in MiB/s.
-    pub mib_s: f64,
-    /// The slowest viewer's MiB/s ÷ the fastest's: how evenly the relay shares.
-    pub fairness: f64,
-    /// The relay's cost (absent without a relay).
-    pub cost: Option<RelayCost>,
-}
 
 /// Opens `plan.viewers` viewers on every path, then in each round lets every viewer of one
 /// path fetch its share of `plan.viewers_mib` at once, the paths in rotation.
@@ -147,10 +136,11 @@ async fn stream_all(
     ))
 }
 
-/// The many-viewers table and its ratios (nothing when not measured).
-pub fn render(out: &mut String, plan: &Plan, results: &[PathResult]) {
+/// The many-viewers table and its ratios (empty when not measured).
+pub fn render(plan: &Plan, results: &[PathResult]) -> String {
+    let mut out = String::new();
     if plan.viewers == 0 || results.iter().all(|r| r.crowd.is_empty()) {
-        return;
+        return out;
     }
     let _ = writeln!(out, "### {} viewers streaming at once\n", plan.viewers);
     let _ = writeln!(out, "Every viewer of one path asks for full-screen updates one at a time (as noVNC does), all at once; {} MiB per path in all, over {} rounds, the paths in rotation.\n", plan.viewers_mib, plan.rounds);
@@ -195,4 +185,5 @@ pub fn render(out: &mut String, plan: &Plan, results: &[PathResult]) {
         );
     }
     let _ = writeln!(out);
+    out
 }

@@ -10,7 +10,6 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::client::RfbClient;
 use crate::host::GatewayHost;
-use crate::many_viewers::CrowdRound;
 use crate::procfs::{tree_cpu, tree_memory, Cpu, Memory};
 use crate::server::SyntheticServer;
 use crate::socat::Socat;
@@ -155,6 +154,17 @@ pub struct PathResult {
     pub processes: usize,
     /// Each round of many viewers streaming at once.
     pub crowd: Vec<CrowdRound>,
+}
+
+/// What one many-viewers round measured on one path.
+#[derive(Debug, Clone, Copy)]
+pub struct CrowdRound {
+    /// Bytes every viewer received, together, per second, in MiB/s.
+    pub mib_s: f64,
+    /// The slowest viewer's MiB/s ÷ the fastest's: how evenly the relay shares.
+    pub fairness: f64,
+    /// The relay's cost (absent without a relay).
+    pub cost: Option<RelayCost>,
 }
 
 /// Where a new viewer connects.
@@ -319,7 +329,6 @@ pub async fn run(fixture: &mut Fixture, plan: &Plan) -> anyhow::Result<Vec<PathR
     measure_latency(&mut clients, plan, &mut results).await?;
     measure_connects(fixture, plan, &mut results).await?;
     measure_throughput(fixture, &mut clients, plan, &mut results).await?;
-    crate::many_viewers::measure(fixture, plan, &mut results).await?;
     for client in clients {
         client.close().await;
     }

@@ -139,7 +139,14 @@ fn ratios(plan: &Plan, results: &[PathResult], sums: &[Summary], a: Path, b: Pat
 }
 
 /// Renders the report; `header` lines (date, machine, parameters) come first.
-pub fn render(header: &[String], plan: &Plan, results: &[PathResult]) -> String {
+///
+/// `after_throughput` is a section printed after the throughput table (the many viewers').
+pub fn render(
+    header: &[String],
+    plan: &Plan,
+    results: &[PathResult],
+    after_throughput: &str,
+) -> String {
     let sums: Vec<Summary> = results.iter().map(summarize).collect();
     let mut out = String::new();
     for line in header {
@@ -184,7 +191,7 @@ pub fn render(header: &[String], plan: &Plan, results: &[PathResult]) -> String 
         );
     }
     let _ = writeln!(out, "\nCPU is the relay's process tree only (user + sys from `/proc/<pid>/stat`, 10 ms ticks), per 10^9 bytes relayed, median of the rounds; (a) and (b) have no relay.\n");
-    crate::many_viewers::render(&mut out, plan, results);
+    out.push_str(after_throughput);
     let _ = writeln!(out, "### Memory per idle VNC socket\n");
     let _ = writeln!(
         out,
