@@ -205,14 +205,17 @@ impl GatewayHost {
     }
 
     /// Closes its stdin (it drains and exits) and waits for it.
-    pub async fn stop(mut self) {
-        drop(self.stdin);
-        if tokio::time::timeout(START_WAIT, self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.child.kill().await;
-        }
+    pub async fn stop(self) {
+        stop_child(self.stdin, self.child, START_WAIT).await;
+    }
+}
+
+/// Closes a host child's stdin (its signal to stop) and waits up to `wait` for it to exit,
+/// then kills it.
+pub(crate) async fn stop_child(stdin: ChildStdin, mut child: Child, wait: Duration) {
+    drop(stdin);
+    if tokio::time::timeout(wait, child.wait()).await.is_err() {
+        let _ = child.kill().await;
     }
 }
 

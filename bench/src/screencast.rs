@@ -269,11 +269,8 @@ impl Host {
     }
 
     /// Closes stdin (the child stops Chromium and its services) and waits for it.
-    pub(crate) async fn stop(mut self) {
-        drop(self.stdin);
-        if timeout(START_WAIT, self.child.wait()).await.is_err() {
-            let _ = self.child.kill().await;
-        }
+    pub(crate) async fn stop(self) {
+        crate::host::stop_child(self.stdin, self.child, START_WAIT).await;
     }
 }
 

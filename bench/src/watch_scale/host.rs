@@ -284,14 +284,8 @@ impl Host {
     }
 
     /// Closes its stdin and waits for it to exit (killed past the bound).
-    pub async fn stop(mut self) {
-        drop(self.stdin);
-        if tokio::time::timeout(ANSWER_WAIT, self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.child.kill().await;
-        }
+    pub async fn stop(self) {
+        crate::host::stop_child(self.stdin, self.child, ANSWER_WAIT).await;
     }
 }
 
