@@ -17,11 +17,10 @@ pub fn render(plan: &Plan, report: &Report) -> String {
     let _ = writeln!(
         out,
         "Statements that keep N watched browser sessions verified, ours against the incumbent's way, on the same database in one run. \
-         **Ours**: the verification service (this binary as `relay-bench host-watch --role verification`, its own process, production settings but the poll interval) and one `Watch` gRPC stream from the benchmark process carrying all N sessions, as the gateway opens one per replica (`gateway/src/liveness.rs`); its one poller reads the union of the watched sessions with one batched statement per interval (split only past {} ids). \
+         **Ours**: the verification service (this binary as `relay-bench host-watch --role verification`, its own process, production settings but the poll interval) and one `Watch` gRPC stream from the benchmark process carrying all N sessions, as the gateway opens one per replica (`gateway/src/liveness.rs`); its one poller reads the union of the watched sessions with one batched statement per interval whatever N (each kind's ids travel as one JSON array parameter, `services/verification/src/store/entities.rs`). \
          **The incumbent's way** (its spec §3.8, weakness 7): every socket runs its own loop (load its session row with `SELECT id, organization_id, status, … FROM browser_sessions WHERE id = $1 AND deleted_at IS NULL AND organization_id = $2`, judge it, sleep), N loops for N sessions in a process of its own (`--role incumbent`: this binary, Rust and sqlx, a pool of 10 connections as verification's, the loops' first statements spread over one interval). \
          Poll interval {interval} for both (verification's default `--poll-interval` is 1 s; the incumbent's loops sleep 5 s, so in production they run N statements per 5 s where ours runs five). \
          The table holds {largest} live sessions of one organization and the first N are watched; for each N, both sides ran back to back (their order alternating), each after one interval of warm-up over {} intervals: ours from the end of one poll cycle to the end of the cycle {} later, the incumbent's over that much wall time.\n",
-        thousands(verification::store::entities::MAX_IDS_PER_STATEMENT),
         plan.intervals,
         plan.intervals
     );

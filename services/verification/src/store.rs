@@ -67,6 +67,49 @@ fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
 }
 
+/// The database behind a pool, for the little SQL the two spell differently: unpacking a JSON
+/// array parameter into rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// The dialect of the database `pool` connects to.
+    pub(crate) fn of(pool: &AnyPool) -> Self {
+        if is_sqlite(pool.connect_options().database_url.as_str()) {
+            Self::Sqlite
+        } else {
+            Self::Postgres
+        }
+    }
+
+    /// A one-column subquery: the strings of the JSON array in parameter `$n`.
+    pub(crate) fn strings_of(self, n: usize) -> String {
+        match self {
+            Self::Sqlite => format!("SELECT value FROM json_each(${n})"),
+            Self::Postgres => format!("SELECT json_array_elements_text(${n}::json)"),
+        }
+    }
+
+    /// A two-column subquery: the pairs `[a, b]` of the JSON array in parameter `$n`.
+    pub(crate) fn pairs_of(self, n: usize) -> String {
+        match self {
+            Self::Sqlite => format!("SELECT value ->> 0, value ->> 1 FROM json_each(${n})"),
+            Self::Postgres => {
+                format!("SELECT p ->> 0, p ->> 1 FROM json_array_elements(${n}::json) AS p")
+            }
+        }
+    }
+}
+
+/// The JSON array parameter [`Dialect::strings_of`] and [`Dialect::pairs_of`] unpack.
+fn json_array<T: serde::Serialize + ?Sized>(items: &T) -> String {
+    // Strings and pairs of strings always serialize.
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned())
+}
+
 /// `sqlite://file` → `sqlite://file?mode=rwc` unless the caller chose a mode.
 fn sqlite_create_if_missing(url: &str) -> String {
     if !is_sqlite(url) || url.contains("mode=") || url.contains(":memory:") {
@@ -74,14 +117,6 @@ fn sqlite_create_if_missing(url: &str) -> String {
     }
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}mode=rwc")
-}
-
-/// `$start, $start+1, …` for `n` placeholders.
-fn placeholders(start: usize, n: usize) -> String {
-    (start..start + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]
@@ -105,8 +140,11 @@ mod tests {
     }
 
     #[test]
-    fn placeholders_are_numbered_from_start() {
-        assert_eq!(placeholders(3, 2), "$3, $4");
-        assert_eq!(placeholders(1, 0), "");
+    fn a_list_is_one_json_parameter_in_either_dialect() {
+        assert_eq!(json_array(&["pbs_1", "a\"b"]), r#"["pbs_1","a\"b"]"#);
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            assert!(dialect.strings_of(2).contains("$2"));
+            assert!(dialect.pairs_of(3).contains("$3"));
+        }
     }
 }

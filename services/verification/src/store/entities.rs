@@ -1,6 +1,8 @@
 //! Entity snapshots: a browser session, task or workflow run together with the browser
 //! session it streams from, read by ONE statement (a UNION ALL of one branch per kind) for any
 //! number of ids. `Verify*` reads one id with it; the watch poller reads every watched id.
+//! Each kind's ids are one JSON array parameter, so the statement is one of seven texts
+//! whatever the number of ids.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -8,12 +10,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 use tracing::instrument;
 
-use super::placeholders;
+use super::{json_array, Dialect};
 use crate::domain::{EntityKind, SessionSnapshot};
-
-/// Most ids one poll statement carries; past this the poll is split into several statements
-/// (SQLite allows 32,766 parameters per statement, PostgreSQL 65,535).
-pub const MAX_IDS_PER_STATEMENT: usize = 10_000;
 
 /// One entity row and the browser session it resolves to.
 #[derive(Debug, Clone)]
@@ -79,20 +77,21 @@ fn by_runnable(owner: &str) -> String {
     )
 }
 
-/// Builds the single UNION ALL statement for the given id counts.
-fn snapshot_sql(sessions: usize, tasks: usize, runs: usize) -> String {
+/// Builds the single UNION ALL statement for the kinds present; each kind's ids are the
+/// next parameter, in the order sessions, tasks, runs.
+fn snapshot_sql(dialect: Dialect, sessions: bool, tasks: bool, runs: bool) -> String {
     let mut branches = Vec::new();
     let mut next = 1;
-    if sessions > 0 {
+    if sessions {
         branches.push(format!(
             "SELECT 'browser_session' AS kind, s.id AS e_id, s.organization_id AS e_org, \
              s.status AS e_status, {SESSION_COLUMNS} FROM browser_sessions s \
              WHERE s.id IN ({})",
-            placeholders(next, sessions)
+            dialect.strings_of(next)
         ));
-        next += sessions;
+        next += 1;
     }
-    if tasks > 0 {
+    if tasks {
         // A task streams from its own session, else the one it occupies, else its workflow
         // run's (the run's own session, else the one the run occupies): spec §15 item 7.
         branches.push(format!(
@@ -105,11 +104,11 @@ fn snapshot_sql(sessions: usize, tasks: usize, runs: usize) -> String {
              WHERE t.id IN ({})",
             by_runnable("t"),
             by_runnable("r"),
-            placeholders(next, tasks)
+            dialect.strings_of(next)
         ));
-        next += tasks;
+        next += 1;
     }
-    if runs > 0 {
+    if runs {
         branches.push(format!(
             "SELECT 'workflow_run' AS kind, r.id AS e_id, r.organization_id AS e_org, \
              r.status AS e_status, {SESSION_COLUMNS} FROM workflow_runs r \
@@ -117,64 +116,43 @@ fn snapshot_sql(sessions: usize, tasks: usize, runs: usize) -> String {
                COALESCE(r.browser_session_id, {}) \
              WHERE r.id IN ({})",
             by_runnable("r"),
-            placeholders(next, runs)
+            dialect.strings_of(next)
         ));
     }
     branches.join(" UNION ALL ")
 }
 
-/// Reads the snapshots of the given ids in one statement (at most
-/// [`MAX_IDS_PER_STATEMENT`] ids). Ids that do not exist are simply absent from the answer.
+/// Reads the snapshots of the given ids in one statement, however many. Ids that do not exist
+/// are simply absent from the answer.
 #[instrument(skip(pool, ids), fields(ids = ids.len()))]
 pub async fn snapshots(pool: &AnyPool, ids: &IdsByKind) -> Result<Vec<EntityRow>, sqlx::Error> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = snapshot_sql(ids.sessions.len(), ids.tasks.len(), ids.runs.len());
+    let lists = [&ids.sessions, &ids.tasks, &ids.runs];
+    let [sessions, tasks, runs] = lists.map(|list| !list.is_empty());
+    let sql = snapshot_sql(Dialect::of(pool), sessions, tasks, runs);
     let mut query = sqlx::query(&sql);
-    for id in ids.sessions.iter().chain(&ids.tasks).chain(&ids.runs) {
-        query = query.bind(id.as_str());
+    for list in lists.into_iter().filter(|list| !list.is_empty()) {
+        query = query.bind(json_array(list));
     }
-    // The statement text varies with the id counts: do not fill the prepared-statement cache.
-    let rows = query.persistent(false).fetch_all(pool).await?;
+    let rows = query.fetch_all(pool).await?;
     rows.iter().map(entity_from_row).collect()
 }
 
-/// The watch poller's read: every watched id, one statement per poll (split only past
-/// [`MAX_IDS_PER_STATEMENT`] ids). Each statement executed increments `counter`.
+/// The watch poller's read: every watched id in one statement per poll. Each statement
+/// executed increments `counter`.
 #[instrument(skip(pool, ids, counter), fields(ids = ids.len()))]
 pub async fn poll(
     pool: &AnyPool,
     ids: &IdsByKind,
     counter: &AtomicU64,
 ) -> Result<Vec<EntityRow>, sqlx::Error> {
-    let mut out = Vec::new();
-    for chunk in chunks(ids, MAX_IDS_PER_STATEMENT) {
-        counter.fetch_add(1, Ordering::Relaxed);
-        out.extend(snapshots(pool, &chunk).await?);
+    if ids.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(out)
-}
-
-/// Splits ids into groups of at most `max` (one group when they fit).
-fn chunks(ids: &IdsByKind, max: usize) -> Vec<IdsByKind> {
-    let tagged = ids
-        .sessions
-        .iter()
-        .map(|i| (EntityKind::BrowserSession, i))
-        .chain(ids.tasks.iter().map(|i| (EntityKind::Task, i)))
-        .chain(ids.runs.iter().map(|i| (EntityKind::WorkflowRun, i)))
-        .collect::<Vec<_>>();
-    tagged
-        .chunks(max.max(1))
-        .map(|group| {
-            let mut chunk = IdsByKind::default();
-            for (kind, id) in group {
-                chunk.of_mut(*kind).push((*id).clone());
-            }
-            chunk
-        })
-        .collect()
+    counter.fetch_add(1, Ordering::Relaxed);
+    snapshots(pool, ids).await
 }
 
 /// Moves `last_activity_at` to `now` for the given (organization, session) pairs, in one
@@ -188,19 +166,14 @@ pub async fn record_activity(
     if pairs.is_empty() {
         return Ok(0);
     }
-    let conditions = (0..pairs.len())
-        .map(|i| format!("(organization_id = ${} AND id = ${})", 2 + 2 * i, 3 + 2 * i))
-        .collect::<Vec<_>>()
-        .join(" OR ");
+    // Row-value IN over the (organization, id) pairs of one JSON parameter.
     let sql = format!(
         "UPDATE browser_sessions SET last_activity_at = $1 \
-         WHERE deleted_at IS NULL AND ({conditions})"
+         WHERE deleted_at IS NULL AND (organization_id, id) IN ({})",
+        Dialect::of(pool).pairs_of(2)
     );
-    let mut query = sqlx::query(&sql).bind(now);
-    for (org, id) in pairs {
-        query = query.bind(org.as_str()).bind(id.as_str());
-    }
-    Ok(query.persistent(false).execute(pool).await?.rows_affected())
+    let query = sqlx::query(&sql).bind(now).bind(json_array(pairs));
+    Ok(query.execute(pool).await?.rows_affected())
 }
 
 fn entity_from_row(row: &AnyRow) -> Result<EntityRow, sqlx::Error> {
@@ -237,24 +210,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_snapshot_statement_numbers_placeholders_across_branches() {
-        let sql = snapshot_sql(2, 1, 1);
+    fn the_snapshot_statement_takes_one_parameter_per_kind_present() {
+        let sql = snapshot_sql(Dialect::Sqlite, true, true, true);
         assert_eq!(sql.matches("UNION ALL").count(), 2);
-        assert!(sql.contains("s.id IN ($1, $2)"));
-        assert!(sql.contains("t.id IN ($3)"));
-        assert!(sql.contains("r.id IN ($4)"));
-    }
-
-    #[test]
-    fn ids_are_split_only_past_the_bound() {
-        let ids = IdsByKind {
-            sessions: vec!["pbs_1".into(); 3],
-            tasks: vec!["tsk_1".into(); 2],
-            runs: vec!["wr_1".into()],
-        };
-        assert_eq!(chunks(&ids, 10).len(), 1);
-        let split = chunks(&ids, 4);
-        assert_eq!(split.len(), 2);
-        assert_eq!(split.iter().map(IdsByKind::len).sum::<usize>(), 6);
+        assert!(sql.contains("s.id IN (SELECT value FROM json_each($1))"));
+        assert!(sql.contains("t.id IN (SELECT value FROM json_each($2))"));
+        assert!(sql.contains("r.id IN (SELECT value FROM json_each($3))"));
+        let sql = snapshot_sql(Dialect::Postgres, false, false, true);
+        assert!(!sql.contains("UNION ALL"));
+        assert!(sql.contains("r.id IN (SELECT json_array_elements_text($1::json))"));
     }
 }

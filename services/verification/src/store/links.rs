@@ -4,6 +4,8 @@
 use sqlx::{AnyPool, Row};
 use tracing::instrument;
 
+use super::{json_array, Dialect};
+
 /// A link as stored (the secret only as its hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkRow {
@@ -128,26 +130,22 @@ pub async fn revoked_keys(pool: &AnyPool, hashes: &[String]) -> Result<Vec<Strin
         .collect())
 }
 
-/// The values of `values` that `select … IN` returns, in chunks (bind limits differ by
-/// database; 500 fits both).
+/// The values of `values` that `select … IN` returns, in one statement (the values are one
+/// JSON array parameter).
 async fn present(
     pool: &AnyPool,
     select: &str,
     values: &[String],
 ) -> Result<std::collections::HashSet<String>, sqlx::Error> {
-    let mut found = std::collections::HashSet::new();
-    for chunk in values.chunks(500) {
-        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!("{select} ({})", marks.join(", "));
-        let mut query = sqlx::query(&sql);
-        for value in chunk {
-            query = query.bind(value);
-        }
-        for row in query.fetch_all(pool).await? {
-            found.insert(row.try_get::<String, _>(0)?);
-        }
+    if values.is_empty() {
+        return Ok(std::collections::HashSet::new());
     }
-    Ok(found)
+    let sql = format!("{select} ({})", Dialect::of(pool).strings_of(1));
+    let rows = sqlx::query(&sql)
+        .bind(json_array(values))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(|row| row.try_get::<String, _>(0)).collect()
 }
 
 #[cfg(test)]

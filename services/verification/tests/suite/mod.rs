@@ -4,6 +4,7 @@
 
 pub mod activity;
 pub mod auth;
+pub mod batched;
 pub mod links;
 pub mod verify;
 pub mod watch;
@@ -60,6 +61,8 @@ macro_rules! all_suite_tests {
             watch::a_malformed_add_ends_the_stream_with_invalid_argument,
             watch::the_poller_runs_one_query_per_interval_for_1_and_1000_entities,
             watch::watch_streams_end_unavailable_when_the_service_shuts_down,
+            batched::one_poll_statement_reads_twelve_thousand_watched_ids_of_three_kinds,
+            batched::activity_and_revocation_lists_of_ten_thousand_are_answered_exactly,
         );
     };
 }
@@ -92,6 +95,22 @@ pub async fn live_session(app: &TestApp, org: &str) -> String {
         .create_browser_session(new)
         .await
         .expect("session")
+}
+
+/// A live session of `org`, a running task on it and a running workflow run on it.
+pub async fn live_session_task_and_run(app: &TestApp, org: &str) -> (String, String, String) {
+    let session = live_session(app, org).await;
+    let task = app
+        .admin
+        .create_task(org, Some(&session), None, "running")
+        .await
+        .expect("task");
+    let run = app
+        .admin
+        .create_workflow_run(org, Some(&session), "running")
+        .await
+        .expect("run");
+    (session, task, run)
 }
 
 /// VerifyBrowserSession.

@@ -6,7 +6,10 @@ use tonic::Code;
 use verification::domain::EntityKind;
 use verification::NewBrowserSession;
 
-use super::{expect_code, live_session, verdict_of, verify_run, verify_session, verify_task};
+use super::{
+    expect_code, live_session, live_session_task_and_run, verdict_of, verify_run, verify_session,
+    verify_task,
+};
 use crate::common::{TestApp, TestDb};
 
 const MIN: i64 = 60_000;
@@ -110,17 +113,7 @@ pub async fn another_organizations_entity_is_not_found_like_a_missing_one(db: Te
     let app = TestApp::spawn(&db).await;
     let acme = app.admin.create_org("acme").await.unwrap();
     let other = app.admin.create_org("other").await.unwrap();
-    let session = live_session(&app, &acme).await;
-    let task = app
-        .admin
-        .create_task(&acme, Some(&session), None, "running")
-        .await
-        .unwrap();
-    let run = app
-        .admin
-        .create_workflow_run(&acme, Some(&session), "running")
-        .await
-        .unwrap();
+    let (session, task, run) = live_session_task_and_run(&app, &acme).await;
     let theirs = expect_code(
         verify_session(&app, &other, &session, false).await,
         Code::NotFound,
