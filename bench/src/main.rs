@@ -351,13 +351,8 @@ async fn screencast(args: ScreencastArgs) -> anyhow::Result<()> {
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .map_or_else(|| "unknown".into(), |v| v.trim().to_owned());
     let report = bench::screencast::run(&plan).await?;
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let header = vec![
-        format!("relay-bench screencast, {} UTC", chrono::Utc::now().format("%Y-%m-%d %H:%M")),
-        machine(),
-        format!("command: `relay-bench {}`", args.join(" ")),
-        format!("{chromium}, headless (no X server, no VNC), 1280×800 window, screencast JPEG quality 60 at most 1280×720; verification, cdp-executor and gateway in one child process (Chromium its child), the viewers in the benchmark process"),
-    ];
+    let mut header = heading("screencast");
+    header.push(format!("{chromium}, headless (no X server, no VNC), 1280×800 window, screencast JPEG quality 60 at most 1280×720; verification, cdp-executor and gateway in one child process (Chromium its child), the viewers in the benchmark process"));
     println!("{}", bench::screencast::render(&header, &plan, &report));
     Ok(())
 }
@@ -370,13 +365,10 @@ async fn paste(args: PasteArgs) -> anyhow::Result<()> {
         incumbent_samples: args.incumbent_samples,
     };
     let report = bench::paste::run(&plan).await?;
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    println!(
-        "- relay-bench paste, {} UTC",
-        chrono::Utc::now().format("%Y-%m-%d %H:%M")
-    );
-    println!("- {}", machine());
-    println!("- command: `relay-bench {}`\n", args.join(" "));
+    for line in heading("paste") {
+        println!("- {line}");
+    }
+    println!();
     println!("{}", bench::paste::render(&plan, &report));
     Ok(())
 }
@@ -396,15 +388,25 @@ async fn watch(args: WatchArgs) -> anyhow::Result<()> {
     };
     anyhow::ensure!(!plan.entities.is_empty(), "--entities needs a size above 0");
     let report = bench::watch_scale::run(&plan).await?;
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    println!(
-        "- relay-bench watch, {} UTC",
-        chrono::Utc::now().format("%Y-%m-%d %H:%M")
-    );
-    println!("- {}", machine());
-    println!("- command: `relay-bench {}`\n", args.join(" "));
+    for line in heading("watch") {
+        println!("- {line}");
+    }
+    println!();
     println!("{}", bench::watch_scale::render(&plan, &report));
     Ok(())
+}
+
+/// The first lines of a subcommand's report: what ran, when, where, with which flags.
+fn heading(subcommand: &str) -> Vec<String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    vec![
+        format!(
+            "relay-bench {subcommand}, {} UTC",
+            chrono::Utc::now().format("%Y-%m-%d %H:%M")
+        ),
+        machine(),
+        format!("command: `relay-bench {}`", args.join(" ")),
+    ]
 }
 
 /// The machine line of a report.

@@ -123,7 +123,7 @@ where
         server_out,
     };
     let (out_tx, out_rx) = queue::channel(config.outbound_bytes);
-    let buffers = ReadBuffers::default();
+    let buffers = ReadBuffers::new(config.outbound_bytes);
     let trim = buffers.trim();
     tokio::join!(
         frontend_to_upstream(stream, upstream_write, pumps, &shared, &ctx),

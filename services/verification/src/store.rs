@@ -85,6 +85,18 @@ impl Dialect {
         }
     }
 
+    /// `column` is one of `ids`, which are parameter `$n` ([`list_parameter`]): `= $n` for
+    /// one id, so a single lookup (every `Verify*`) is an index probe whatever the planner
+    /// guesses of a JSON list's length (PostgreSQL assumes 100 rows and, on a small table,
+    /// scans it); `IN (…)` over the JSON array otherwise.
+    pub(crate) fn in_list(self, column: &str, n: usize, ids: &[String]) -> String {
+        if ids.len() == 1 {
+            format!("{column} = ${n}")
+        } else {
+            format!("{column} IN ({})", self.strings_of(n))
+        }
+    }
+
     /// A one-column subquery: the strings of the JSON array in parameter `$n`.
     pub(crate) fn strings_of(self, n: usize) -> String {
         match self {
@@ -101,6 +113,14 @@ impl Dialect {
                 format!("SELECT p ->> 0, p ->> 1 FROM json_array_elements(${n}::json) AS p")
             }
         }
+    }
+}
+
+/// The parameter [`Dialect::in_list`] compares with: the id itself, or a JSON array.
+fn list_parameter(ids: &[String]) -> String {
+    match ids {
+        [one] => one.clone(),
+        _ => json_array(ids),
     }
 }
 
@@ -142,7 +162,10 @@ mod tests {
     #[test]
     fn a_list_is_one_json_parameter_in_either_dialect() {
         assert_eq!(json_array(&["pbs_1", "a\"b"]), r#"["pbs_1","a\"b"]"#);
+        assert_eq!(list_parameter(&["pbs_1".into()]), "pbs_1");
+        assert_eq!(list_parameter(&["a".into(), "b".into()]), r#"["a","b"]"#);
         for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            assert_eq!(dialect.in_list("s.id", 2, &["pbs_1".into()]), "s.id = $2");
             assert!(dialect.strings_of(2).contains("$2"));
             assert!(dialect.pairs_of(3).contains("$3"));
         }

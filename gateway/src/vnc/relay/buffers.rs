@@ -8,10 +8,14 @@
 //! is copied out instead, and its buffer read into again.
 //!
 //! An idle socket holds one small buffer; buffers grow to [`CHUNK`] the first time a read
-//! fills one (a framebuffer update is streaming). The spare list keeps at most [`RETAIN`]
-//! buffers, so a burst that queued more gives the rest back to the allocator, and it is
-//! emptied when a whole ping interval passed without a read taking from it
-//! ([`SpareTrim`]): a viewer that streamed once and went idle does not keep 4 MiB.
+//! fills one (a framebuffer update is streaming). The spare list keeps as many buffers as the
+//! queue's byte bound can hold ([`ReadBuffers::new`]): a frontend that lets the queue grow
+//! deep still recycles every buffer, where a smaller list gave the surplus back to the
+//! allocator, which trimmed it, and the next reads faulted fresh pages in again (17 faults per
+//! MiB relayed at four full-screen updates in flight). That holds no more memory than the
+//! queue at its deepest did; and the list is emptied when a whole ping interval passed
+//! without a read taking from it ([`SpareTrim`]): a viewer that streamed once and went idle
+//! keeps nothing.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -23,14 +27,12 @@ use service_kit::sync::lock;
 pub(super) const FIRST_CHUNK: usize = 4 * 1024;
 /// The largest chunk read at once, once updates fill the first buffer.
 pub(super) const CHUNK: usize = 64 * 1024;
-/// Spare buffers kept per relay (4 MiB): more than a full 1280×720 frame, so a streaming
-/// viewer recycles every chunk.
-pub(super) const RETAIN: usize = 64;
-
 /// Buffers whose chunks were dropped, ready for the next read.
 #[derive(Debug, Default)]
 struct Spare {
     buffers: Mutex<Vec<Vec<u8>>>,
+    /// The most kept.
+    retain: usize,
     /// Whether a read took a spare buffer since the last [`SpareTrim::trim_if_idle`].
     used: AtomicBool,
 }
@@ -46,7 +48,7 @@ impl Spare {
             return;
         }
         let mut spare = lock(&self.buffers);
-        if spare.len() < RETAIN {
+        if spare.len() < self.retain {
             buffer.clear();
             spare.push(buffer);
         }
@@ -99,17 +101,20 @@ pub(super) struct ReadBuffers {
     spare: Arc<Spare>,
 }
 
-impl Default for ReadBuffers {
-    fn default() -> Self {
+impl ReadBuffers {
+    /// Buffers for a pump whose queue holds at most `queue_bytes`: the spare list keeps as
+    /// many full buffers as that fits (and at least one).
+    pub(super) fn new(queue_bytes: usize) -> Self {
         Self {
             current: Vec::new(),
             chunk: FIRST_CHUNK,
-            spare: Arc::default(),
+            spare: Arc::new(Spare {
+                retain: (queue_bytes / CHUNK).max(1),
+                ..Spare::default()
+            }),
         }
     }
-}
 
-impl ReadBuffers {
     /// An empty buffer with room for one read: a spare one when there is one, else new.
     pub(super) fn for_read(&mut self) -> &mut Vec<u8> {
         if self.current.capacity() == 0 {
@@ -162,6 +167,10 @@ impl ReadBuffers {
 mod tests {
     use super::*;
 
+    /// The queue bound of these tests: 64 full buffers.
+    const QUEUE: usize = 64 * CHUNK;
+    const RETAIN: usize = QUEUE / CHUNK;
+
     /// Fills the buffer offered for a read up to `n` bytes, as a read would.
     fn read(buffers: &mut ReadBuffers, n: usize) -> Bytes {
         let buffer = buffers.for_read();
@@ -176,7 +185,7 @@ mod tests {
 
     #[test]
     fn an_idle_socket_holds_one_small_buffer() {
-        let mut buffers = ReadBuffers::default();
+        let mut buffers = ReadBuffers::new(QUEUE);
         assert_eq!(buffers.for_read().capacity(), FIRST_CHUNK);
         let chunk = read(&mut buffers, 12);
         assert_eq!(&chunk[..], &[7u8; 12][..]);
@@ -185,7 +194,7 @@ mod tests {
 
     #[test]
     fn a_read_that_fills_the_first_buffer_grows_the_chunk_size() {
-        let mut buffers = ReadBuffers::default();
+        let mut buffers = ReadBuffers::new(QUEUE);
         let first = read(&mut buffers, usize::MAX);
         assert_eq!(first.len(), FIRST_CHUNK);
         let second = read(&mut buffers, usize::MAX);
@@ -196,7 +205,7 @@ mod tests {
 
     #[test]
     fn a_dropped_chunk_gives_its_buffer_to_the_next_read() {
-        let mut buffers = ReadBuffers::default();
+        let mut buffers = ReadBuffers::new(QUEUE);
         drop(read(&mut buffers, usize::MAX));
         let first = read(&mut buffers, usize::MAX);
         let at = address(&first);
@@ -209,7 +218,7 @@ mod tests {
 
     #[test]
     fn chunks_queued_and_dropped_in_turn_recycle_a_fixed_set_of_buffers() {
-        let mut buffers = ReadBuffers::default();
+        let mut buffers = ReadBuffers::new(QUEUE);
         drop(read(&mut buffers, usize::MAX));
         // A queue of 40 chunks, the oldest dropped after each read (the writer's pace).
         let mut queued = std::collections::VecDeque::new();
@@ -227,7 +236,7 @@ mod tests {
 
     #[test]
     fn a_small_read_is_copied_out_and_its_buffer_read_into_again() {
-        let mut buffers = ReadBuffers::default();
+        let mut buffers = ReadBuffers::new(QUEUE);
         drop(read(&mut buffers, usize::MAX));
         let at = buffers.for_read().as_ptr() as usize;
         buffers.for_read().extend_from_slice(&[1u8; 100]);
@@ -247,8 +256,23 @@ mod tests {
     }
 
     #[test]
+    fn a_queue_as_deep_as_its_byte_bound_gives_every_buffer_back_for_reuse() {
+        // The production bound: 16 MiB, 256 full buffers.
+        let mut buffers = ReadBuffers::new(16 << 20);
+        drop(read(&mut buffers, usize::MAX));
+        let deep: Vec<Bytes> = (0..256).map(|_| read(&mut buffers, usize::MAX)).collect();
+        drop(deep);
+        assert_eq!(
+            buffers.spare_count(),
+            256,
+            "none went back to the allocator"
+        );
+        assert_eq!(ReadBuffers::new(0).spare.retain, 1);
+    }
+
+    #[test]
     fn a_burst_beyond_the_retained_count_goes_back_to_the_allocator() {
-        let mut buffers = ReadBuffers::default();
+        let mut buffers = ReadBuffers::new(QUEUE);
         drop(read(&mut buffers, usize::MAX));
         let burst: Vec<Bytes> = (0..RETAIN + 10)
             .map(|_| read(&mut buffers, usize::MAX))
@@ -259,7 +283,7 @@ mod tests {
 
     #[test]
     fn an_idle_interval_empties_the_spare_list_and_a_busy_one_keeps_it() {
-        let mut buffers = ReadBuffers::default();
+        let mut buffers = ReadBuffers::new(QUEUE);
         let trim = buffers.trim();
         drop(read(&mut buffers, usize::MAX));
         let burst: Vec<Bytes> = (0..8).map(|_| read(&mut buffers, usize::MAX)).collect();
@@ -278,7 +302,7 @@ mod tests {
 
     #[test]
     fn a_chunk_that_outlives_its_relay_is_freed_cleanly() {
-        let mut buffers = ReadBuffers::default();
+        let mut buffers = ReadBuffers::new(QUEUE);
         let chunk = read(&mut buffers, usize::MAX);
         drop(buffers);
         assert_eq!(&chunk[..], &[7u8; FIRST_CHUNK][..]);

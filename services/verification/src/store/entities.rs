@@ -1,8 +1,8 @@
 //! Entity snapshots: a browser session, task or workflow run together with the browser
 //! session it streams from, read by ONE statement (a UNION ALL of one branch per kind) for any
 //! number of ids. `Verify*` reads one id with it; the watch poller reads every watched id.
-//! Each kind's ids are one JSON array parameter, so the statement is one of seven texts
-//! whatever the number of ids.
+//! Each kind's ids are one parameter (the id itself when there is one, else a JSON array), so
+//! the statement is one of a few texts whatever the number of ids.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 use tracing::instrument;
 
-use super::{json_array, Dialect};
+use super::{json_array, list_parameter, Dialect};
 use crate::domain::{EntityKind, SessionSnapshot};
 
 /// One entity row and the browser session it resolves to.
@@ -78,20 +78,20 @@ fn by_runnable(owner: &str) -> String {
 }
 
 /// Builds the single UNION ALL statement for the kinds present; each kind's ids are the
-/// next parameter, in the order sessions, tasks, runs.
-fn snapshot_sql(dialect: Dialect, sessions: bool, tasks: bool, runs: bool) -> String {
+/// next parameter ([`list_parameter`]), in the order sessions, tasks, runs.
+fn snapshot_sql(dialect: Dialect, ids: &IdsByKind) -> String {
     let mut branches = Vec::new();
     let mut next = 1;
-    if sessions {
+    if !ids.sessions.is_empty() {
         branches.push(format!(
             "SELECT 'browser_session' AS kind, s.id AS e_id, s.organization_id AS e_org, \
              s.status AS e_status, {SESSION_COLUMNS} FROM browser_sessions s \
-             WHERE s.id IN ({})",
-            dialect.strings_of(next)
+             WHERE {}",
+            dialect.in_list("s.id", next, &ids.sessions)
         ));
         next += 1;
     }
-    if tasks {
+    if !ids.tasks.is_empty() {
         // A task streams from its own session, else the one it occupies, else its workflow
         // run's (the run's own session, else the one the run occupies): spec §15 item 7.
         branches.push(format!(
@@ -101,22 +101,22 @@ fn snapshot_sql(dialect: Dialect, sessions: bool, tasks: bool, runs: bool) -> St
                AND r.organization_id = t.organization_id \
              LEFT JOIN browser_sessions s ON s.organization_id = t.organization_id AND s.id = \
                COALESCE(t.browser_session_id, {}, r.browser_session_id, {}) \
-             WHERE t.id IN ({})",
+             WHERE {}",
             by_runnable("t"),
             by_runnable("r"),
-            dialect.strings_of(next)
+            dialect.in_list("t.id", next, &ids.tasks)
         ));
         next += 1;
     }
-    if runs {
+    if !ids.runs.is_empty() {
         branches.push(format!(
             "SELECT 'workflow_run' AS kind, r.id AS e_id, r.organization_id AS e_org, \
              r.status AS e_status, {SESSION_COLUMNS} FROM workflow_runs r \
              LEFT JOIN browser_sessions s ON s.organization_id = r.organization_id AND s.id = \
                COALESCE(r.browser_session_id, {}) \
-             WHERE r.id IN ({})",
+             WHERE {}",
             by_runnable("r"),
-            dialect.strings_of(next)
+            dialect.in_list("r.id", next, &ids.runs)
         ));
     }
     branches.join(" UNION ALL ")
@@ -129,12 +129,12 @@ pub async fn snapshots(pool: &AnyPool, ids: &IdsByKind) -> Result<Vec<EntityRow>
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let lists = [&ids.sessions, &ids.tasks, &ids.runs];
-    let [sessions, tasks, runs] = lists.map(|list| !list.is_empty());
-    let sql = snapshot_sql(Dialect::of(pool), sessions, tasks, runs);
+    let sql = snapshot_sql(Dialect::of(pool), ids);
     let mut query = sqlx::query(&sql);
-    for list in lists.into_iter().filter(|list| !list.is_empty()) {
-        query = query.bind(json_array(list));
+    for list in [&ids.sessions, &ids.tasks, &ids.runs] {
+        if !list.is_empty() {
+            query = query.bind(list_parameter(list));
+        }
     }
     let rows = query.fetch_all(pool).await?;
     rows.iter().map(entity_from_row).collect()
@@ -211,12 +211,22 @@ mod tests {
 
     #[test]
     fn the_snapshot_statement_takes_one_parameter_per_kind_present() {
-        let sql = snapshot_sql(Dialect::Sqlite, true, true, true);
+        let two = vec!["x".to_owned(); 2];
+        let ids = IdsByKind {
+            sessions: two.clone(),
+            tasks: vec!["tsk_1".into()],
+            runs: two.clone(),
+        };
+        let sql = snapshot_sql(Dialect::Sqlite, &ids);
         assert_eq!(sql.matches("UNION ALL").count(), 2);
         assert!(sql.contains("s.id IN (SELECT value FROM json_each($1))"));
-        assert!(sql.contains("t.id IN (SELECT value FROM json_each($2))"));
+        assert!(sql.contains("WHERE t.id = $2"));
         assert!(sql.contains("r.id IN (SELECT value FROM json_each($3))"));
-        let sql = snapshot_sql(Dialect::Postgres, false, false, true);
+        let runs = IdsByKind {
+            runs: two,
+            ..IdsByKind::default()
+        };
+        let sql = snapshot_sql(Dialect::Postgres, &runs);
         assert!(!sql.contains("UNION ALL"));
         assert!(sql.contains("r.id IN (SELECT json_array_elements_text($1::json))"));
     }
