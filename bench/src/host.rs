@@ -123,6 +123,18 @@ pub struct GatewayHost {
     pub sessions: Vec<String>,
 }
 
+/// Starts this binary as `args` (a `host-*` subcommand): stdin and stdout piped to the
+/// benchmark, stderr shared, killed if dropped.
+pub fn spawn_self(args: &[&str]) -> anyhow::Result<Child> {
+    Ok(Command::new(std::env::current_exe()?)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()?)
+}
+
 impl GatewayHost {
     /// Starts a gateway whose browser session's `vnc_url` is `upstream`.
     pub async fn spawn(upstream: &str) -> anyhow::Result<Self> {
@@ -131,14 +143,14 @@ impl GatewayHost {
 
     /// Starts a gateway with `sessions` browser sessions, each on `upstream`.
     pub async fn spawn_with_sessions(upstream: &str, sessions: usize) -> anyhow::Result<Self> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(["host-gateway", "--upstream", upstream])
-            .args(["--sessions", &sessions.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()?;
+        let sessions = sessions.to_string();
+        let mut child = spawn_self(&[
+            "host-gateway",
+            "--upstream",
+            upstream,
+            "--sessions",
+            &sessions,
+        ])?;
         let stdin = child.stdin.take().context("child stdin")?;
         let stdout = child.stdout.take().context("child stdout")?;
         let mut lines = BufReader::new(stdout).lines();

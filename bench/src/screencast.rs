@@ -16,7 +16,6 @@
 //! whose colour follows the last key pressed) and the child answers `bench-ok` once the tab
 //! shows it; stdin EOF stops the child.
 
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +27,7 @@ use proto::cdp::v1::cdp_executor_client::CdpExecutorClient;
 use proto::cdp::v1::{BrowserTarget, StreamScreencastRequest};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::mpsc;
 use tokio::time::{timeout, timeout_at, Instant};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -206,13 +205,7 @@ pub(crate) struct Host {
 
 impl Host {
     pub(crate) async fn spawn() -> anyhow::Result<Self> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .arg("host-cdp")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()?;
+        let mut child = crate::host::spawn_self(&["host-cdp"])?;
         let pid = child.id().context("host exited at once")?;
         let stdin = child.stdin.take().context("child stdin")?;
         let mut lines = BufReader::new(child.stdout.take().context("child stdout")?).lines();

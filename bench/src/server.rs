@@ -7,14 +7,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use std::process::Stdio;
-
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
@@ -78,13 +76,8 @@ impl SyntheticServer {
     /// Starts the server process; a full update carries about `update_bytes` of raw pixels
     /// (rounded to whole rows of the rectangle).
     pub async fn spawn(update_bytes: usize) -> anyhow::Result<Self> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(["host-server", "--update-bytes", &update_bytes.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()?;
+        let update_bytes = update_bytes.to_string();
+        let mut child = crate::host::spawn_self(&["host-server", "--update-bytes", &update_bytes])?;
         let stdout = child.stdout.take().context("server stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let line = tokio::time::timeout(START_WAIT, lines.next_line())

@@ -12,14 +12,13 @@
 //! Both stop at stdin EOF.
 
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use service_kit::sync::lock;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::process::{Child, ChildStdin};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::layer::{Context as LayerContext, SubscriberExt};
@@ -210,15 +209,16 @@ pub struct Host {
 impl Host {
     /// Starts `role` on `database_url`.
     pub async fn spawn(role: Role, database_url: &str, interval: Duration) -> anyhow::Result<Self> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(["host-watch", "--role", role.as_arg()])
-            .args(["--database-url", database_url])
-            .args(["--poll-interval", &format!("{}ms", interval.as_millis())])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()?;
+        let interval = format!("{}ms", interval.as_millis());
+        let mut child = crate::host::spawn_self(&[
+            "host-watch",
+            "--role",
+            role.as_arg(),
+            "--database-url",
+            database_url,
+            "--poll-interval",
+            &interval,
+        ])?;
         let stdin = child.stdin.take().context("child stdin")?;
         let stdout = child.stdout.take().context("child stdout")?;
         let (cycle_tx, cycles) = watch::channel(Cycle::default());

@@ -4,7 +4,7 @@
 use sqlx::{AnyPool, Row};
 use tracing::instrument;
 
-use super::{json_array, Dialect};
+use super::{list_parameter, Dialect};
 
 /// A link as stored (the secret only as its hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +103,8 @@ pub async fn revoke_link(
 pub async fn revoked_links(pool: &AnyPool, ids: &[String]) -> Result<Vec<String>, sqlx::Error> {
     let working = present(
         pool,
-        "SELECT id FROM stream_links WHERE revoked_at IS NULL AND id IN",
+        "SELECT id FROM stream_links WHERE revoked_at IS NULL AND",
+        "id",
         ids,
     )
     .await?;
@@ -119,7 +120,8 @@ pub async fn revoked_links(pool: &AnyPool, ids: &[String]) -> Result<Vec<String>
 pub async fn revoked_keys(pool: &AnyPool, hashes: &[String]) -> Result<Vec<String>, sqlx::Error> {
     let working = present(
         pool,
-        "SELECT key_hash FROM api_keys WHERE revoked_at IS NULL AND key_hash IN",
+        "SELECT key_hash FROM api_keys WHERE revoked_at IS NULL AND",
+        "key_hash",
         hashes,
     )
     .await?;
@@ -130,19 +132,20 @@ pub async fn revoked_keys(pool: &AnyPool, hashes: &[String]) -> Result<Vec<Strin
         .collect())
 }
 
-/// The values of `values` that `select … IN` returns, in one statement (the values are one
-/// JSON array parameter).
+/// The values of `values` that `select … AND column IN values` returns, in one statement
+/// ([`Dialect::in_list`]).
 async fn present(
     pool: &AnyPool,
     select: &str,
+    column: &str,
     values: &[String],
 ) -> Result<std::collections::HashSet<String>, sqlx::Error> {
     if values.is_empty() {
         return Ok(std::collections::HashSet::new());
     }
-    let sql = format!("{select} ({})", Dialect::of(pool).strings_of(1));
+    let sql = format!("{select} {}", Dialect::of(pool).in_list(column, 1, values));
     let rows = sqlx::query(&sql)
-        .bind(json_array(values))
+        .bind(list_parameter(values))
         .fetch_all(pool)
         .await?;
     rows.iter().map(|row| row.try_get::<String, _>(0)).collect()
