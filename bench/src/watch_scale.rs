@@ -9,8 +9,9 @@
 //!
 //! For each database (SQLite; PostgreSQL when reachable) the largest N sessions are seeded
 //! once and the first N are watched, for each N in turn, both sides back to back (their order
-//! alternating). At the largest N, sessions are then ended one by one and the time until ours
-//! tells the stream is measured.
+//! alternating). Then ours watches the largest N again, sessions are ended one by one and the
+//! time until ours tells the stream is measured (after both sides, so that no incumbent loop
+//! meets a session already ended).
 //!
 //! # Layout
 //! - [`database`]: fresh databases and seeding.
@@ -228,13 +229,7 @@ async fn sizes(
             incumbent = Some(sides::incumbent(theirs, &seeded.org, watched, plan).await?);
         }
         eprintln!("watch: {n} watched, ours");
-        let (side, mut stream) = sides::ours(ours, &seeded.org, watched, plan).await?;
-        if n == largest && plan.ended_samples > 0 {
-            eprintln!("watch: ending {} sessions", plan.ended_samples);
-            ended = sides::ended(&mut stream, &admin, watched, plan)
-                .await
-                .map_err(|e| format!("{e:#}"));
-        }
+        let (side, stream) = sides::ours(ours, &seeded.org, watched, plan).await?;
         sides::close_ours(ours, stream).await?;
         let incumbent = match incumbent {
             Some(side) => side,
@@ -248,6 +243,20 @@ async fn sizes(
             ours: side,
             incumbent,
         });
+    }
+    // Sessions are ended only once both sides have been measured at every N: an ended
+    // session stops its incumbent loop, which would leave that side short of statements.
+    if plan.ended_samples > 0 {
+        let watched = &seeded.sessions[..largest];
+        eprintln!(
+            "watch: ending {} of {largest} watched sessions",
+            plan.ended_samples
+        );
+        let mut stream = sides::open_ours(ours, &seeded.org, watched).await?;
+        ended = sides::ended(&mut stream, &admin, watched, plan)
+            .await
+            .map_err(|e| format!("{e:#}"));
+        sides::close_ours(ours, stream).await?;
     }
     Ok((rows, ended))
 }

@@ -21,10 +21,9 @@ pub async fn ours(
     sessions: &[String],
     plan: &Plan,
 ) -> anyhow::Result<(Side, WatchStream)> {
-    let (grpc, metrics) = host.addrs.context("not a verification host")?;
+    let (_, metrics) = host.addrs.context("not a verification host")?;
     let pid = host.pid()?;
-    let stream = WatchStream::open(grpc, org, sessions).await?;
-    stream::wait_watched(metrics, sessions.len()).await?;
+    let stream = open_ours(host, org, sessions).await?;
     // A whole cycle with every entity (warm-up), then the window starts as one ends.
     let now = host.cycles.borrow().cycles;
     let start = next_cycle(host, now + 2, plan).await?;
@@ -46,6 +45,14 @@ pub async fn ours(
         errors: 0,
     };
     Ok((side, stream))
+}
+
+/// Opens ours' stream on `sessions` and waits until verification watches all of them.
+pub async fn open_ours(host: &Host, org: &str, sessions: &[String]) -> anyhow::Result<WatchStream> {
+    let (grpc, metrics) = host.addrs.context("not a verification host")?;
+    let stream = WatchStream::open(grpc, org, sessions).await?;
+    stream::wait_watched(metrics, sessions.len()).await?;
+    Ok(stream)
 }
 
 /// Closes ours' stream and waits until verification watches nothing.
