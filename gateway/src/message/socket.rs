@@ -3,6 +3,7 @@
 //! socket, beside one writer task ([`super::outbox::run_writer`]). The first close wins; on any
 //! end the socket's operations and user-event stream stop with it.
 
+use std::pin::pin;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -88,7 +89,8 @@ pub async fn run(state: AppState, socket: WebSocket, auth: Authorized) -> CloseR
             linger::until_client_closes(&mut stream, is_close, linger::deadline()).await;
         }
     };
-    tokio::join!(reader, writer, ends);
+    // Not `tokio::join!`: a reply queued by the reader wakes the writer within this task.
+    service_kit::join::all([pin!(reader), pin!(writer), pin!(ends)]).await;
     ctx.stop_user_events();
     drop(liveness);
     close.reason().unwrap_or(CloseReason::InternalError)

@@ -1,11 +1,12 @@
 //! The VNC relay: one frontend WebSocket and one upstream byte stream, three pumps in one task
-//! (no thread is woken to hand a chunk over) under one cancellation token. frontend→upstream
+//! (no thread is woken to hand a chunk over, [`service_kit::join`]) under one cancellation token. frontend→upstream
 //! runs every client byte through the [`InputFilter`]; upstream→frontend reads into reused
 //! buffers ([`buffers`]), feeds the handshake to the filter, then passes bytes untouched into
 //! a queue bounded in bytes ([`queue`]); one writer owns the WebSocket sink (data, pings, the close frame).
 //! Whatever ends first records its [`CloseReason`] in the socket's [`CloseSlot`] and stops the
 //! others.
 
+use std::pin::pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -125,11 +126,23 @@ where
     let (out_tx, out_rx) = queue::channel(config.outbound_bytes);
     let buffers = ReadBuffers::new(config.outbound_bytes);
     let trim = buffers.trim();
-    tokio::join!(
-        frontend_to_upstream(stream, upstream_write, pumps, &shared, &ctx),
-        upstream_to_frontend(upstream_read, buffers, out_tx, &shared, &ctx),
-        writer::run(sink, out_rx, trim, &shared, &config, &ctx),
-    );
+    let to_upstream = pin!(frontend_to_upstream(
+        stream,
+        upstream_write,
+        pumps,
+        &shared,
+        &ctx
+    ));
+    let to_frontend = pin!(upstream_to_frontend(
+        upstream_read,
+        buffers,
+        out_tx,
+        &shared,
+        &ctx
+    ));
+    let writer = pin!(writer::run(sink, out_rx, trim, &shared, &config, &ctx));
+    // Not `tokio::join!`: see `service_kit::join` for the thread wake-up per chunk it costs.
+    service_kit::join::all([to_upstream, to_frontend, writer]).await;
     ctx.close.reason().unwrap_or(CloseReason::InternalError)
 }
 

@@ -11,6 +11,7 @@
 //! - [`ca_file`]: a PEM file of extra roots named by a flag, checked when parsed.
 //! - [`grpc_client`]: dialling another service (`http://`, or `https://` with `--grpc-ca`).
 //! - [`reflection`]: gRPC server reflection (v1 and v1alpha) limited to the served services.
+//! - [`join`]: one task's futures polled together, with no thread woken when one wakes another.
 //! - [`drop_oldest`]: the bounded queue that drops its oldest item (live frames to viewers).
 //! - [`sync`]: the one lock rule (a poisoned mutex is recovered, never a panic).
 //! - [`service_token`]: the internal-call token, checked by the callee and attached by callers.
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod drop_oldest;
 pub mod grpc;
 pub mod grpc_client;
+pub mod join;
 pub mod limits;
 pub mod org_tokens;
 pub mod ready;
