@@ -118,6 +118,14 @@ pub struct Config {
     /// Most events buffered per user-event stream; a slower consumer gets its stream closed.
     #[arg(long, env = "CDP_EXECUTOR_EVENT_BUFFER", default_value_t = 1024)]
     pub event_buffer: usize,
+    /// CDP events buffered between a browser connection and each screencast it runs; a
+    /// screencast that falls further behind restarts on the same tab.
+    #[arg(
+        long,
+        env = "CDP_EXECUTOR_SCREENCAST_EVENT_BUFFER",
+        default_value_t = 256
+    )]
+    pub screencast_event_buffer: usize,
     /// Hosts navigation may reach even when they resolve to private addresses (comma-separated;
     /// `example.com` also covers its subdomains).
     #[arg(long, env = "CDP_EXECUTOR_NAVIGATE_ALLOW_HOSTS", default_value = "")]
@@ -168,6 +176,8 @@ pub struct Settings {
     pub navigation_reset_timeout: Duration,
     /// User-event buffer.
     pub event_buffer: usize,
+    /// CDP events buffered per screencast.
+    pub screencast_event_buffer: usize,
     /// Shutdown grace.
     pub shutdown_grace: Duration,
     /// Where `/metrics` is served, if anywhere.
@@ -210,9 +220,11 @@ impl Config {
         if self.operation_timeout_ms == 0 || self.connect_timeout_ms == 0 {
             return Err(ConfigError("timeouts must be positive".into()));
         }
-        if self.max_connections == 0 || self.event_buffer == 0 {
+        if self.max_connections == 0 || self.event_buffer == 0 || self.screencast_event_buffer == 0
+        {
             return Err(ConfigError(
-                "--max-connections and --event-buffer must be positive".into(),
+                "--max-connections, --event-buffer and --screencast-event-buffer must be positive"
+                    .into(),
             ));
         }
         let ms = Duration::from_millis;
@@ -239,6 +251,7 @@ impl Config {
             operation_timeout: ms(self.operation_timeout_ms),
             navigation_reset_timeout: ms(self.navigation_reset_timeout_ms.max(1)),
             event_buffer: self.event_buffer,
+            screencast_event_buffer: self.screencast_event_buffer,
             shutdown_grace: ms(self.shutdown_grace_ms),
             metrics_listen: self.metrics_listen,
             tls: TlsFiles::from_flags(self.tls_cert, self.tls_key),
@@ -266,6 +279,17 @@ mod tests {
         assert!(settings.trust_request_cdp_url);
         assert!(settings.navigate_allow.matches("127.0.0.1"));
         assert_eq!(settings.operation_timeout, Duration::from_secs(5));
+        assert_eq!(settings.screencast_event_buffer, 256);
+    }
+
+    #[test]
+    fn a_screencast_event_buffer_of_zero_is_refused() {
+        let cli = Cli::try_parse_from(["cdp-executor", "--screencast-event-buffer", "0"]).unwrap();
+        let error = cli.into_config().validate().unwrap_err();
+        assert!(
+            error.to_string().contains("--screencast-event-buffer"),
+            "{error}"
+        );
     }
 
     #[test]

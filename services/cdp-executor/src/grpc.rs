@@ -40,6 +40,8 @@ pub struct GrpcHandler {
     pub nav_reset: Duration,
     /// User-event stream buffer.
     pub event_buffer: usize,
+    /// CDP events buffered per screencast.
+    pub screencast_event_buffer: usize,
     /// The screencasts running, shared by their streams.
     pub screencasts: Arc<screencast::Screencasts>,
     /// Spawned stream tasks.
@@ -457,6 +459,7 @@ impl CdpExecutor for GrpcHandler {
                 let options = screencast::Options {
                     limits,
                     timeout: self.timeout,
+                    event_buffer: self.screencast_event_buffer,
                     metrics: self.metrics.clone(),
                 };
                 let span = tracing::info_span!("cdp.stream_screencast", session.id = %resolved.key.browser_session_id);

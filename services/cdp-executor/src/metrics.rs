@@ -46,6 +46,8 @@ pub struct Metrics {
     pub frames_sent: Counter,
     /// Screencast frames dropped (oldest first) because the consumer was slower than the page.
     pub frames_evicted: Counter,
+    /// Screencasts restarted on their tab after falling behind the browser's events.
+    pub screencast_restarts: Counter,
 }
 
 impl Default for Metrics {
@@ -96,6 +98,12 @@ impl Default for Metrics {
             "Screencast frames dropped for a slow consumer",
             frames_evicted.clone(),
         );
+        let screencast_restarts = Counter::default();
+        registry.register(
+            "screencast_restarts",
+            "Screencasts restarted after falling behind the browser's events",
+            screencast_restarts.clone(),
+        );
         Self {
             registry,
             operations,
@@ -107,6 +115,7 @@ impl Default for Metrics {
             screencasts,
             frames_sent,
             frames_evicted,
+            screencast_restarts,
         }
     }
 }

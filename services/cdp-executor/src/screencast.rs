@@ -43,10 +43,6 @@ const FOLLOW_EVERY: Duration = Duration::from_millis(500);
 /// How soon after an event that may change the active tab it is checked (a burst of events
 /// costs one check).
 const FOLLOW_SOON: Duration = Duration::from_millis(30);
-/// CDP events buffered between the connection and the task. Chromium keeps few frames in
-/// flight unacknowledged, so this is mostly other events; overflowing it only restarts the
-/// screencast.
-const CDP_EVENT_BUFFER: usize = 256;
 /// Bound on each cleanup command.
 const TEARDOWN: Duration = Duration::from_secs(1);
 
@@ -57,6 +53,10 @@ pub struct Options {
     pub limits: Limits,
     /// Bound on each CDP command.
     pub timeout: Duration,
+    /// CDP events buffered between the connection and the task (`--screencast-event-buffer`).
+    /// Chromium keeps few frames in flight unacknowledged, so this is mostly other events;
+    /// overflowing it only restarts the screencast.
+    pub event_buffer: usize,
     /// Metrics.
     pub metrics: Arc<Metrics>,
 }
@@ -134,6 +134,7 @@ impl Cast {
                     None if cdp.is_closed() => return Err(unavailable()),
                     None => {
                         tracing::debug!("screencast fell behind the browser's events; restarting it");
+                        self.options.metrics.screencast_restarts.inc();
                         events = self.subscribe().await?;
                         self.restart = true;
                         self.follow().await?;
@@ -151,7 +152,7 @@ impl Cast {
     async fn subscribe(&self) -> Result<mpsc::Receiver<Arc<CdpEvent>>, Status> {
         tokio::time::timeout(
             self.options.timeout,
-            self.browser.cdp().subscribe(CDP_EVENT_BUFFER),
+            self.browser.cdp().subscribe(self.options.event_buffer),
         )
         .await
         .map_err(|_| unavailable())?

@@ -73,6 +73,7 @@ impl Application {
             timeout: settings.operation_timeout,
             nav_reset: settings.navigation_reset_timeout,
             event_buffer: settings.event_buffer,
+            screencast_event_buffer: settings.screencast_event_buffer,
             screencasts: Arc::default(),
             tracker,
             token,

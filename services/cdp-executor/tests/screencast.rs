@@ -1,6 +1,7 @@
 //! `StreamScreencast` against a real Chromium: frames show the page (decoded JPEG pixels), a
 //! change on the page and a tab switch reach the stream, a slow consumer gets fewer, newer
-//! frames (numbered with gaps, counted as evicted), and a killed browser ends the stream with
+//! frames (numbered with gaps, counted as evicted), a screencast that falls behind the
+//! browser's events is counted and goes on, and a killed browser ends the stream with
 //! UNAVAILABLE.
 
 mod support;
@@ -341,6 +342,70 @@ async fn a_slow_consumer_gets_fewer_newer_frames() {
         assert!(Instant::now() < deadline, "the stream task never ended");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    driver.close();
+    exec.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_screencast_that_falls_behind_the_browsers_events_is_counted_and_goes_on() {
+    if !chromium_available() {
+        return;
+    }
+    let Scene {
+        browser,
+        pages,
+        driver,
+        tab,
+    } = Scene::start().await;
+    driver.goto(&tab, &pages.url("/color/1976d2")).await;
+    // One event of room: a burst of events overflows it for sure.
+    let mut exec = Executor::spawn(&[
+        "--navigate-allow-hosts",
+        "127.0.0.1",
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--screencast-event-buffer",
+        "1",
+    ])
+    .await;
+    let metrics = exec.metrics.expect("metrics address");
+    let cdp = browser.cdp_http_url();
+    let mut stream = exec
+        .client
+        .stream_screencast(request(&cdp))
+        .await
+        .unwrap()
+        .into_inner();
+    until(&mut stream, |f| near(centre(f), BLUE)).await;
+
+    // Two thousand same-document navigations at once: a `Page.navigatedWithinDocument` each.
+    driver
+        .eval(
+            &tab,
+            "for (let i = 0; i < 2000; i++) history.replaceState({}, '', '#' + i); true",
+        )
+        .await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let restarts = sample(
+            &scrape(metrics).await,
+            "cdp_executor_screencast_restarts_total",
+        )
+        .unwrap_or(0.0);
+        if restarts >= 1.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the screencast never restarted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The restarted screencast still follows the page, on the same tab and stream.
+    driver
+        .eval(&tab, "document.body.style.background = '#43a047'")
+        .await;
+    let green = until(&mut stream, |f| near(centre(f), GREEN)).await;
+    assert_eq!(green.tab_id, tab.target_id);
+    drop(stream);
     driver.close();
     exec.shutdown().await;
 }
