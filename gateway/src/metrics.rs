@@ -18,11 +18,36 @@ pub const LATENCY_BUCKETS: [f64; 14] = [
     0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.045, 0.06, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
+/// Which way relayed bytes went (`gateway_bytes_total{direction}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Read from the viewer's VNC socket.
+    FromFrontend = 0,
+    /// Written to the upstream VNC server.
+    ToUpstream = 1,
+    /// Queued to the viewer's VNC socket.
+    ToFrontend = 2,
+}
+
+impl Direction {
+    const ALL: [Direction; 3] = [Self::FromFrontend, Self::ToUpstream, Self::ToFrontend];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FromFrontend => "from_frontend",
+            Self::ToUpstream => "to_upstream",
+            Self::ToFrontend => "to_frontend",
+        }
+    }
+}
+
 /// Every metric of the gateway, cheap to update from any task.
 pub struct Metrics {
     registry: Mutex<Registry>,
     sockets_open: Family<Labels, Gauge>,
-    bytes: Family<Labels, Counter>,
+    /// `gateway_bytes_total` by [`Direction`], resolved once: a relay adds to it per chunk.
+    bytes: [Counter; 3],
     rfb_messages: Family<Labels, Counter>,
     verdicts: Family<Labels, Counter>,
     closes: Family<Labels, Counter>,
@@ -123,10 +148,17 @@ impl Metrics {
     /// Registers every metric under the `gateway_` prefix.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("gateway");
+        let bytes = Family::<Labels, Counter>::default();
+        // A clone shares the series' value.
+        let by_direction = Direction::ALL.map(|d| {
+            bytes
+                .get_or_create(&vec![("direction", d.as_str())])
+                .clone()
+        });
         let metrics = Self {
             registry: Mutex::new(Registry::default()),
             sockets_open: Family::default(),
-            bytes: Family::default(),
+            bytes: by_direction,
             rfb_messages: Family::default(),
             verdicts: Family::default(),
             closes: Family::default(),
@@ -144,7 +176,7 @@ impl Metrics {
             "Open stream sockets by channel",
             metrics.sockets_open.clone(),
         );
-        registry.register("bytes", "Relayed bytes by direction", metrics.bytes.clone());
+        registry.register("bytes", "Relayed bytes by direction", bytes);
         registry.register(
             "rfb_messages",
             "Client RFB messages by type",
@@ -220,10 +252,8 @@ impl Metrics {
     }
 
     /// Bytes relayed: `direction` is `to_upstream` or `to_frontend`.
-    pub fn bytes(&self, direction: &'static str, n: usize) {
-        self.bytes
-            .get_or_create(&vec![("direction", direction)])
-            .inc_by(n as u64);
+    pub fn bytes(&self, direction: Direction, n: usize) {
+        self.bytes[direction as usize].inc_by(n as u64);
     }
 
     /// One client RFB message of the named type.

@@ -22,7 +22,7 @@ use crate::close::{CloseReason, CloseSlot};
 use crate::control::{ControlState, PairEvent};
 use crate::entity::ClientId;
 use crate::linger;
-use crate::metrics::Metrics;
+use crate::metrics::{Direction, Metrics};
 
 /// One WebSocket frame, independent of the WebSocket library (axum in production, channels
 /// in unit tests).
@@ -293,7 +293,7 @@ fn on_frame<F: InputFilter>(
 ) -> Result<(), CloseReason> {
     match frame {
         WsFrame::Binary(bytes) => {
-            ctx.metrics.bytes("from_frontend", bytes.len());
+            ctx.metrics.bytes(Direction::FromFrontend, bytes.len());
             let mut filter = lock(&shared.filter);
             take_older(server_out, out);
             filter.on_client_bytes(&bytes, out).map_err(|error| {
@@ -337,7 +337,7 @@ async fn forward<F, W: AsyncWrite + Unpin>(
                 return false;
             },
         }
-        ctx.metrics.bytes("to_upstream", chunk.len());
+        ctx.metrics.bytes(Direction::ToUpstream, chunk.len());
     }
     if out.input_forwarded {
         lock(&shared.pending_input).get_or_insert_with(Instant::now);
@@ -373,7 +373,7 @@ async fn upstream_to_frontend<F: InputFilter, R: AsyncRead + Unpin>(
             ctx.metrics.input_to_screen(since.elapsed().as_secs_f64());
         }
         let failed = on_server_chunk(&chunk, shared);
-        ctx.metrics.bytes("to_frontend", chunk.len());
+        ctx.metrics.bytes(Direction::ToFrontend, chunk.len());
         // Never wait for a slow frontend: a full queue closes it, whole chunks only.
         // A failed handshake still shows the viewer what the server said (its refusal reason).
         if queue.push(chunk, held).is_err() {
