@@ -101,6 +101,20 @@ fn sample(text: &str, prefix: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// Scrapes `/metrics` until the sample of `prefix` satisfies `done` (`failure` after [`WAIT`]).
+async fn until_sample(
+    metrics: SocketAddr,
+    prefix: &str,
+    done: impl Fn(Option<f64>) -> bool,
+    failure: &str,
+) {
+    let deadline = Instant::now() + WAIT;
+    while !done(sample(&scrape(metrics).await, prefix)) {
+        assert!(Instant::now() < deadline, "{failure}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A browser, the page server, a direct CDP connection and its first tab.
 struct Scene {
     browser: support::Chromium,
@@ -337,11 +351,13 @@ async fn a_slow_consumer_gets_fewer_newer_frames() {
     let frame = next(&mut stream).await;
     assert!(frame.sequence > last);
     drop(stream);
-    let deadline = Instant::now() + WAIT;
-    while sample(&scrape(metrics).await, "cdp_executor_screencasts ") != Some(0.0) {
-        assert!(Instant::now() < deadline, "the stream task never ended");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_sample(
+        metrics,
+        "cdp_executor_screencasts ",
+        |v| v == Some(0.0),
+        "the stream task never ended",
+    )
+    .await;
     driver.close();
     exec.shutdown().await;
 }
@@ -359,15 +375,7 @@ async fn a_screencast_that_falls_behind_the_browsers_events_is_counted_and_goes_
     } = Scene::start().await;
     driver.goto(&tab, &pages.url("/color/1976d2")).await;
     // One event of room: a burst of events overflows it for sure.
-    let mut exec = Executor::spawn(&[
-        "--navigate-allow-hosts",
-        "127.0.0.1",
-        "--metrics-listen",
-        "127.0.0.1:0",
-        "--screencast-event-buffer",
-        "1",
-    ])
-    .await;
+    let mut exec = Executor::with_metrics_and(&["--screencast-event-buffer", "1"]).await;
     let metrics = exec.metrics.expect("metrics address");
     let cdp = browser.cdp_http_url();
     let mut stream = exec
@@ -385,19 +393,15 @@ async fn a_screencast_that_falls_behind_the_browsers_events_is_counted_and_goes_
             "for (let i = 0; i < 2000; i++) history.replaceState({}, '', '#' + i); true",
         )
         .await;
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let restarts = sample(
-            &scrape(metrics).await,
-            "cdp_executor_screencast_restarts_total",
-        )
-        .unwrap_or(0.0);
-        if restarts >= 1.0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the screencast never restarted");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let restarted = |v: Option<f64>| v.is_some_and(|n| n >= 1.0);
+    let restarts = "cdp_executor_screencast_restarts_total";
+    until_sample(
+        metrics,
+        restarts,
+        restarted,
+        "the screencast never restarted",
+    )
+    .await;
 
     // The restarted screencast still follows the page, on the same tab and stream.
     driver
@@ -529,12 +533,11 @@ async fn streams_of_one_browser_share_one_screencast() {
         .await;
     until(&mut second, |f| near(centre(f), BLUE)).await;
     drop(second);
-    let deadline = Instant::now() + WAIT;
-    while sample(&scrape(metrics).await, "cdp_executor_screencasts ") != Some(0.0) {
-        assert!(
-            Instant::now() < deadline,
-            "the screencast stops with its last stream"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_sample(
+        metrics,
+        "cdp_executor_screencasts ",
+        |v| v == Some(0.0),
+        "the screencast stops with its last stream",
+    )
+    .await;
 }

@@ -103,13 +103,19 @@ impl Executor {
 
     /// As [`Self::with_local_pages`], with its `/metrics` endpoint on a free port.
     pub async fn with_metrics() -> Self {
-        Self::spawn(&[
+        Self::with_metrics_and(&[]).await
+    }
+
+    /// As [`Self::with_metrics`], with `extra` flags after.
+    pub async fn with_metrics_and(extra: &[&str]) -> Self {
+        let mut args = vec![
             "--navigate-allow-hosts",
             "127.0.0.1",
             "--metrics-listen",
             "127.0.0.1:0",
-        ])
-        .await
+        ];
+        args.extend_from_slice(extra);
+        Self::spawn(&args).await
     }
 
     /// Stops the server and waits for it.
