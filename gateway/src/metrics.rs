@@ -30,6 +30,7 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// Every direction, each at the index of its discriminant.
     const ALL: [Direction; 3] = [Self::FromFrontend, Self::ToUpstream, Self::ToFrontend];
 
     /// The label value.
@@ -47,7 +48,7 @@ pub struct Metrics {
     registry: Mutex<Registry>,
     sockets_open: Family<Labels, Gauge>,
     /// `gateway_bytes_total` by [`Direction`], resolved once: a relay adds to it per chunk.
-    bytes: [Counter; 3],
+    bytes: [Counter; Direction::ALL.len()],
     rfb_messages: Family<Labels, Counter>,
     verdicts: Family<Labels, Counter>,
     closes: Family<Labels, Counter>,
@@ -251,7 +252,7 @@ impl Metrics {
         SocketGauge(gauge)
     }
 
-    /// Bytes relayed: `direction` is `to_upstream` or `to_frontend`.
+    /// Bytes relayed in `direction`.
     pub fn bytes(&self, direction: Direction, n: usize) {
         self.bytes[direction as usize].inc_by(n as u64);
     }

@@ -1,8 +1,9 @@
 //! The VNC relay: one frontend WebSocket and one upstream byte stream, three pumps in one task
-//! (no thread is woken to hand a chunk over, [`service_kit::join`]) under one cancellation token. frontend→upstream
-//! runs every client byte through the [`InputFilter`]; upstream→frontend reads into reused
-//! buffers ([`buffers`]), feeds the handshake to the filter, then passes bytes untouched into
-//! a queue bounded in bytes ([`queue`]); one writer owns the WebSocket sink (data, pings, the close frame).
+//! (no thread is woken to hand a chunk over, [`service_kit::join`]) under one cancellation
+//! token. frontend→upstream runs every client byte through the [`InputFilter`];
+//! upstream→frontend reads into reused buffers ([`buffers`]), feeds the handshake to the
+//! filter, then passes bytes untouched into a queue bounded in bytes ([`queue`]); one writer
+//! owns the WebSocket sink (data, pings, the close frame).
 //! Whatever ends first records its [`CloseReason`] in the socket's [`CloseSlot`] and stops the
 //! others.
 
