@@ -4,7 +4,8 @@
 //!
 //! # Layout
 //! - [`address`]: the session's upstream address (pure).
-//! - [`dial`]: connecting inside the allow list (tcp, or ws/wss bridged to bytes).
+//! - [`dial`]: connecting inside the allow list (tcp, or ws/wss read as bytes).
+//! - [`ws_bytes`]: a websockify upstream as a byte stream, in the relay's task.
 //! - [`tls`]: the TLS client of `wss://` upstreams (system roots plus `--upstream-ca`).
 //! - [`filter`]: the parse + decide interface of the relay.
 //! - [`rfb_filter`]: that interface over `crate::rfb` and `crate::policy`.
@@ -18,6 +19,7 @@ pub mod filter;
 pub mod relay;
 pub mod rfb_filter;
 pub mod tls;
+pub mod ws_bytes;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::{future, Sink, SinkExt, Stream, StreamExt};
@@ -101,8 +103,6 @@ async fn stream(
         &state.config.upstream_allow,
         state.config.connect_timeout,
         state.config.upstream_ca.as_ref(),
-        &state.tracker,
-        close.token().clone(),
     ))
     .await
     {
