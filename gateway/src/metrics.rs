@@ -10,8 +10,9 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use service_kit::sync::lock;
 
-/// Label set of one dimension.
-type Labels = Vec<(&'static str, &'static str)>;
+/// Label set of one dimension: an array, so that looking a series up allocates nothing (the
+/// RFB message and verdict counters are looked up per client message).
+type Labels = [(&'static str, &'static str); 1];
 
 /// The incumbent's input-to-screen buckets, in seconds (spec §12).
 pub const LATENCY_BUCKETS: [f64; 14] = [
@@ -151,11 +152,8 @@ impl Metrics {
         let mut registry = Registry::with_prefix("gateway");
         let bytes = Family::<Labels, Counter>::default();
         // A clone shares the series' value.
-        let by_direction = Direction::ALL.map(|d| {
-            bytes
-                .get_or_create(&vec![("direction", d.as_str())])
-                .clone()
-        });
+        let by_direction =
+            Direction::ALL.map(|d| bytes.get_or_create(&[("direction", d.as_str())]).clone());
         let metrics = Self {
             registry: Mutex::new(Registry::default()),
             sockets_open: Family::default(),
@@ -246,7 +244,7 @@ impl Metrics {
     pub fn socket_opened(&self, channel: &'static str) -> SocketGauge {
         let gauge = self
             .sockets_open
-            .get_or_create(&vec![("channel", channel)])
+            .get_or_create(&[("channel", channel)])
             .clone();
         gauge.inc();
         SocketGauge(gauge)
@@ -259,17 +257,17 @@ impl Metrics {
 
     /// One client RFB message of the named type.
     pub fn rfb_message(&self, kind: &'static str) {
-        self.rfb_messages.get_or_create(&vec![("type", kind)]).inc();
+        self.rfb_messages.get_or_create(&[("type", kind)]).inc();
     }
 
     /// One policy verdict, labelled by the rule that decided it.
     pub fn verdict(&self, rule: &'static str) {
-        self.verdicts.get_or_create(&vec![("rule", rule)]).inc();
+        self.verdicts.get_or_create(&[("rule", rule)]).inc();
     }
 
     /// One socket closed for `reason`.
     pub fn close(&self, reason: &'static str) {
-        self.closes.get_or_create(&vec![("reason", reason)]).inc();
+        self.closes.get_or_create(&[("reason", reason)]).inc();
     }
 
     /// A VNC socket saw control change.
@@ -280,26 +278,24 @@ impl Metrics {
     /// One verification call took `seconds`.
     pub fn verification_call(&self, method: &'static str, seconds: f64) {
         self.verification_seconds
-            .get_or_create(&vec![("method", method)])
+            .get_or_create(&[("method", method)])
             .observe(seconds);
     }
 
     /// One cdp-executor call (`op` names the RPC) took `seconds`, whatever its outcome.
     pub fn executor_call(&self, op: &'static str, seconds: f64) {
         self.executor_seconds
-            .get_or_create(&vec![("op", op)])
+            .get_or_create(&[("op", op)])
             .observe(seconds);
     }
 
     /// One clipboard operation: `op` is `copy`, `paste` or `ask`; `bytes` of text moved in
     /// `direction` (`to_viewer` or `to_browser`; nothing for `ask`).
     pub fn clipboard(&self, op: &'static str, direction: Option<&'static str>, bytes: usize) {
-        self.clipboard_operations
-            .get_or_create(&vec![("op", op)])
-            .inc();
+        self.clipboard_operations.get_or_create(&[("op", op)]).inc();
         if let Some(direction) = direction {
             self.clipboard_bytes
-                .get_or_create(&vec![("direction", direction)])
+                .get_or_create(&[("direction", direction)])
                 .inc_by(bytes as u64);
         }
     }
@@ -312,7 +308,7 @@ impl Metrics {
     /// One screencast frame sent to a viewer of `entity_type`, after `queued` seconds in its
     /// queue and `send` seconds on its socket.
     pub fn screencast_frame_sent(&self, entity_type: &'static str, queued: f64, send: f64) {
-        let labels = vec![("entity_type", entity_type)];
+        let labels = [("entity_type", entity_type)];
         self.screencast.frames_sent.inc();
         self.screencast
             .frame_queue
@@ -339,7 +335,7 @@ impl Metrics {
     pub fn cdp_input_wait(&self, kind: &'static str, wait: f64) {
         self.screencast
             .input_wait
-            .get_or_create(&vec![("event_kind", kind)])
+            .get_or_create(&[("event_kind", kind)])
             .observe(wait);
     }
 
@@ -347,7 +343,7 @@ impl Metrics {
     pub fn cdp_input_dispatch(&self, kind: &'static str, dispatch: f64) {
         self.screencast
             .input_dispatch
-            .get_or_create(&vec![("event_kind", kind)])
+            .get_or_create(&[("event_kind", kind)])
             .observe(dispatch);
     }
 
