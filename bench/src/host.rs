@@ -91,13 +91,16 @@ pub(crate) fn stdin_lines() -> tokio::sync::mpsc::Receiver<String> {
     receive
 }
 
+/// How long a hosted gateway keeps a socket that answers no ping (production's default).
+pub const PONG_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The production defaults where they matter for a relay (ping cadence, queue bound, socket
 /// cap).
 fn gateway_config(verification_url: String) -> gateway::config::Config {
     let mut config = gateway::config::Config::for_tests(verification_url);
     config.auth_cache_ttl = Duration::from_secs(10);
     config.ping_interval = Duration::from_secs(10);
-    config.pong_timeout = Duration::from_secs(30);
+    config.pong_timeout = PONG_TIMEOUT;
     config.connect_timeout = Duration::from_secs(10);
     config.handshake_timeout = Duration::from_secs(10);
     config.control_grace = Duration::from_secs(10);

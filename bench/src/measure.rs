@@ -406,7 +406,20 @@ async fn measure_throughput(
         for path in rotation(round) {
             let client = &mut clients[path.index()];
             let before = fixture.relay_cpu(path)?;
-            let (bytes, elapsed) = client.fetch_updates(updates, plan.window).await?;
+            let (bytes, elapsed) = client
+                .fetch_updates(updates, plan.window)
+                .await
+                .with_context(|| {
+                    // A path's socket idles (reads nothing, so answers no ping) through the
+                    // other paths' turns.
+                    format!(
+                        "throughput round {round}, {} (a gateway closes a socket that answers \
+                         no ping for {} s; if the other paths' turns took longer, fetch fewer \
+                         MiB per round: --throughput-mib ÷ --rounds)",
+                        path.label(),
+                        crate::host::PONG_TIMEOUT.as_secs()
+                    )
+                })?;
             let after = fixture.relay_cpu(path)?;
             let result = &mut results[path.index()];
             result
