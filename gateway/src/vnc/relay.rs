@@ -358,6 +358,9 @@ async fn upstream_to_frontend<F: InputFilter, R: AsyncRead + Unpin>(
     loop {
         let buffer = buffers.for_read();
         let read = tokio::select! {
+            // Once the relay ends, nothing more is read: the upstream's shutdown reads what
+            // follows (a `ws://` upstream's Pong, `super::ws_bytes`).
+            biased;
             () = token.cancelled() => return,
             read = upstream.read_buf(buffer) => read,
         };

@@ -13,7 +13,7 @@ use proto::cdp::v1::cdp_executor_client::CdpExecutorClient;
 use proto::cdp::v1::{ScreencastFrame, StreamScreencastRequest};
 use support::pages::Pages;
 use support::{chromium, chromium_available, target, Driver, Executor, WAIT};
-use tonic::transport::Endpoint;
+use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Streaming};
 
 const BLUE: [u8; 3] = [0x19, 0x76, 0xd2];
@@ -39,6 +39,15 @@ fn centre(frame: &ScreencastFrame) -> [u8; 3] {
 
 fn near(pixel: [u8; 3], colour: [u8; 3]) -> bool {
     pixel.iter().zip(colour).all(|(p, c)| p.abs_diff(c) <= 24)
+}
+
+/// Opens a screencast of the browser at `cdp`.
+async fn open(client: &mut CdpExecutorClient<Channel>, cdp: &str) -> Streaming<ScreencastFrame> {
+    client
+        .stream_screencast(request(cdp))
+        .await
+        .expect("the screencast opens")
+        .into_inner()
 }
 
 async fn next(stream: &mut Streaming<ScreencastFrame>) -> ScreencastFrame {
@@ -153,12 +162,7 @@ async fn frames_show_the_page_and_follow_its_changes() {
     driver.goto(&tab, &url).await;
     let mut exec = Executor::with_local_pages().await;
     let cdp = browser.cdp_http_url();
-    let mut stream = exec
-        .client
-        .stream_screencast(request(&cdp))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = open(&mut exec.client, &cdp).await;
 
     // The still page arrives (the primer, or a newer frame that pushed it out of the queue of
     // two when the consumer was slow to start reading).
@@ -206,12 +210,7 @@ async fn a_tab_switch_moves_the_screencast() {
     driver.goto(&first, &pages.url("/color/1976d2")).await;
     let mut exec = Executor::with_local_pages().await;
     let cdp = browser.cdp_http_url();
-    let mut stream = exec
-        .client
-        .stream_screencast(request(&cdp))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = open(&mut exec.client, &cdp).await;
     let frame = next(&mut stream).await;
     assert_eq!(frame.tab_id, first.target_id);
     assert!(near(centre(&frame), BLUE), "{}", describe(&frame));
@@ -272,11 +271,7 @@ async fn a_slow_consumer_gets_fewer_newer_frames() {
         .await
         .unwrap();
     let mut client = CdpExecutorClient::new(channel);
-    let mut stream = client
-        .stream_screencast(request(&cdp))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = open(&mut client, &cdp).await;
 
     // A consumer that keeps up sees (nearly) every frame: a burst may drop one now and then.
     let mut last = next(&mut stream).await.sequence;
@@ -378,12 +373,7 @@ async fn a_screencast_that_falls_behind_the_browsers_events_is_counted_and_goes_
     let mut exec = Executor::with_metrics_and(&["--screencast-event-buffer", "1"]).await;
     let metrics = exec.metrics.expect("metrics address");
     let cdp = browser.cdp_http_url();
-    let mut stream = exec
-        .client
-        .stream_screencast(request(&cdp))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = open(&mut exec.client, &cdp).await;
     until(&mut stream, |f| near(centre(f), BLUE)).await;
 
     // Two thousand same-document navigations at once: a `Page.navigatedWithinDocument` each.
@@ -423,12 +413,7 @@ async fn a_killed_browser_ends_the_stream_with_unavailable() {
     let mut exec = Executor::with_local_pages().await;
     let cdp = browser.cdp_http_url();
     // Chromium announces its endpoint before its first tab exists: wait for a frame.
-    let mut stream = exec
-        .client
-        .stream_screencast(request(&cdp))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = open(&mut exec.client, &cdp).await;
     next(&mut stream).await;
 
     browser.kill().await;
@@ -466,12 +451,7 @@ async fn the_executor_shuts_down_while_a_screencast_is_open_and_ends_it() {
     } = Scene::start().await;
     driver.goto(&tab, &pages.url("/color/1976d2")).await;
     let mut exec = Executor::with_local_pages().await;
-    let mut stream = exec
-        .client
-        .stream_screencast(request(&browser.cdp_http_url()))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = open(&mut exec.client, &browser.cdp_http_url()).await;
     next(&mut stream).await;
     // The stream is still held here: shutdown must end it rather than wait for it.
     let started = std::time::Instant::now();
@@ -502,18 +482,10 @@ async fn streams_of_one_browser_share_one_screencast() {
     let metrics = exec.metrics.unwrap();
     let cdp = browser.cdp_http_url();
     let mut client = exec.client.clone();
-    let mut first = client
-        .stream_screencast(request(&cdp))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut first = open(&mut client, &cdp).await;
     assert!(near(centre(&next(&mut first).await), BLUE));
     // A second stream (another gateway replica, say) joins: its first frame is the latest one.
-    let mut second = client
-        .stream_screencast(request(&cdp))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut second = open(&mut client, &cdp).await;
     assert!(near(centre(&next(&mut second).await), BLUE));
     let text = scrape(metrics).await;
     assert_eq!(
