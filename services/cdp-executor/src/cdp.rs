@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
@@ -30,6 +30,13 @@ use wire::{Call, Incoming};
 
 /// Requests queued to one actor at most (and frames queued to its writer).
 const MAILBOX: usize = 256;
+
+/// A health tick reached later than its interval ÷ this is late: the actor's thread was held,
+/// and the browser is not judged on it.
+const LATE_FRACTION: u32 = 4;
+
+/// Frames read without waiting before a health verdict, at most.
+const READY_BURST: usize = 1024;
 
 /// How long the writer may take to close the socket once the actor ends.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -203,6 +210,7 @@ pub async fn connect(
         pending: HashMap::new(),
         subscribers: Vec::new(),
         watchers: Vec::new(),
+        ping_outstanding: false,
     };
     tracker.spawn(
         actor
@@ -249,6 +257,8 @@ struct Actor {
     pending: HashMap<u64, Pending>,
     subscribers: Vec<mpsc::Sender<Arc<CdpEvent>>>,
     watchers: Vec<Watcher>,
+    /// A health check was sent and not yet answered.
+    ping_outstanding: bool,
 }
 
 impl Actor {
@@ -256,7 +266,6 @@ impl Actor {
         let mut health = tokio::time::interval(health_interval);
         health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         health.tick().await;
-        let mut ping_outstanding = false;
         let reason = loop {
             tokio::select! {
                 () = self.token.cancelled() => break "closed",
@@ -264,38 +273,13 @@ impl Actor {
                     Some(request) => self.submit(request),
                     None => break "no handles left",
                 },
-                frame = self.stream.next() => match frame {
-                    Some(Ok(Message::Text(text))) => match wire::decode(&text) {
-                        Ok(Incoming::Response { id, result }) => {
-                            if let Some(Pending::Ping) = self.pending.get(&id) {
-                                ping_outstanding = false;
-                            }
-                            self.respond(id, result);
-                        }
-                        Ok(Incoming::Event { method, session_id, params }) => {
-                            self.publish(CdpEvent { method, session_id, params });
-                        }
-                        // A message that is not CDP is skipped, not fatal.
-                        Err(error) => tracing::debug!(error = %error, "CDP message skipped"),
-                    },
-                    Some(Ok(Message::Close(_))) | None => break "socket closed",
-                    Some(Ok(_)) => {}
-                    Some(Err(error)) => {
-                        tracing::warn!(error = %error, "CDP socket failed");
-                        break "socket error";
-                    }
+                frame = self.stream.next() => if let Err(reason) = self.read(frame) {
+                    break reason;
                 },
-                _ = health.tick() => {
-                    if ping_outstanding {
-                        break "health check unanswered";
-                    }
-                    ping_outstanding = true;
-                    self.pending.retain(|_, p| match p {
-                        Pending::Caller(reply) => !reply.is_closed(),
-                        Pending::Ping => false,
-                    });
-                    if let Some(id) = self.send("Browser.getVersion", None, &Value::Object(Default::default())) {
-                        self.pending.insert(id, Pending::Ping);
+                scheduled = health.tick() => {
+                    let late = scheduled.elapsed() > health_interval / LATE_FRACTION;
+                    if let Err(reason) = self.check_health(late) {
+                        break reason;
                     }
                 }
             }
@@ -303,6 +287,85 @@ impl Actor {
         tracing::debug!(reason, "CDP connection ended");
         // Pending callers see their reply channel drop: `CallError::Closed`.
         self.token.cancel();
+    }
+
+    /// Handles one frame from the browser; `Err` with the reason when the socket is done.
+    fn read(
+        &mut self,
+        frame: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    ) -> Result<(), &'static str> {
+        match frame {
+            Some(Ok(Message::Text(text))) => match wire::decode(&text) {
+                Ok(Incoming::Response { id, result }) => {
+                    if let Some(Pending::Ping) = self.pending.get(&id) {
+                        self.ping_outstanding = false;
+                    }
+                    self.respond(id, result);
+                }
+                Ok(Incoming::Event {
+                    method,
+                    session_id,
+                    params,
+                }) => self.publish(CdpEvent {
+                    method,
+                    session_id,
+                    params,
+                }),
+                // A message that is not CDP is skipped, not fatal.
+                Err(error) => tracing::debug!(error = %error, "CDP message skipped"),
+            },
+            Some(Ok(Message::Close(_))) | None => return Err("socket closed"),
+            Some(Ok(_)) => {}
+            Some(Err(error)) => {
+                tracing::warn!(error = %error, "CDP socket failed");
+                return Err("socket error");
+            }
+        }
+        Ok(())
+    }
+
+    /// The health tick: judges the last check, then sends the next one. The verdict is the
+    /// browser's, not this task's: an answer already received but not yet read counts (the
+    /// tick and the answer can be ready at once, and `select!` takes either), and a tick this
+    /// task reached `late` (its thread was held, so the check may have been written only just
+    /// now) gives the browser one more interval.
+    fn check_health(&mut self, late: bool) -> Result<(), &'static str> {
+        if self.ping_outstanding {
+            self.read_ready()?;
+        }
+        if self.ping_outstanding {
+            return if late {
+                Ok(())
+            } else {
+                Err("health check unanswered")
+            };
+        }
+        self.ping_outstanding = true;
+        self.pending.retain(|_, p| match p {
+            Pending::Caller(reply) => !reply.is_closed(),
+            Pending::Ping => false,
+        });
+        if let Some(id) = self.send(
+            "Browser.getVersion",
+            None,
+            &Value::Object(Default::default()),
+        ) {
+            self.pending.insert(id, Pending::Ping);
+        }
+        Ok(())
+    }
+
+    /// Handles the frames already received, at most [`READY_BURST`], without waiting. The
+    /// read is polled once with a no-op waker; the loop in [`Actor::run`] polls it again with
+    /// its own before the task sleeps.
+    fn read_ready(&mut self) -> Result<(), &'static str> {
+        for _ in 0..READY_BURST {
+            match self.stream.next().now_or_never() {
+                Some(frame) => self.read(frame)?,
+                None => break,
+            }
+        }
+        Ok(())
     }
 
     /// Queues one command to the writer; `None` when the writer's queue is full (the browser
@@ -366,3 +429,6 @@ impl Actor {
             .retain(|s| s.try_send(event.clone()).is_ok());
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,91 @@
+//! The actor's health check against a CDP peer on a thread of its own: a browser that answers
+//! in time is kept even when the executor's own thread was held past the check, and one that
+//! stops answering is dropped.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::connect;
+
+const INTERVAL: Duration = Duration::from_millis(100);
+
+/// A CDP peer on its own thread and runtime (so it answers while the test's thread is held):
+/// every call gets an empty result, `Browser.getVersion` half an interval late (or never, when
+/// `answer_health` is false), so a check is often outstanding when the test holds its thread.
+fn peer(answer_health: bool) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let (socket, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(socket).await.unwrap();
+            while let Some(Ok(message)) = ws.next().await {
+                let Message::Text(text) = message else {
+                    continue;
+                };
+                let call: Value = serde_json::from_str(&text).unwrap();
+                if call["method"] == "Browser.getVersion" {
+                    if !answer_health {
+                        continue;
+                    }
+                    tokio::time::sleep(INTERVAL / 2).await;
+                }
+                let answer = json!({ "id": call["id"], "result": {} }).to_string();
+                if ws.send(Message::Text(answer.into())).await.is_err() {
+                    return;
+                }
+            }
+        });
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_browser_that_answers_is_kept_when_the_executors_thread_was_held_past_the_check() {
+    let tracker = TaskTracker::new();
+    let token = CancellationToken::new();
+    let url = format!("ws://{}", peer(true));
+    let cdp = connect(&url, INTERVAL, &tracker, &token).await.unwrap();
+    // Each hold keeps the actor from running for more than two intervals: when it runs again,
+    // the browser's answer to the last check and the next tick are ready at once, and the
+    // check's ping may still be unwritten.
+    for hold in 0..20 {
+        tokio::time::sleep(INTERVAL + Duration::from_millis(7 * hold)).await;
+        std::thread::sleep(INTERVAL * 5 / 2);
+        tokio::task::yield_now().await;
+        assert!(!cdp.is_closed(), "dropped after hold {hold}");
+    }
+    let answer = tokio::time::timeout(
+        Duration::from_secs(5),
+        cdp.call("Page.enable", None, json!({})),
+    );
+    assert_eq!(answer.await.unwrap().unwrap(), json!({}));
+    token.cancel();
+}
+
+#[tokio::test]
+async fn a_browser_that_stops_answering_the_check_is_dropped() {
+    let tracker = TaskTracker::new();
+    let token = CancellationToken::new();
+    let url = format!("ws://{}", peer(false));
+    let cdp = connect(&url, INTERVAL, &tracker, &token).await.unwrap();
+    let start = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), cdp.closed())
+        .await
+        .expect("the connection ends");
+    // One interval to send the check, one for it to go unanswered.
+    assert!(start.elapsed() >= INTERVAL * 2, "{:?}", start.elapsed());
+    token.cancel();
+}
