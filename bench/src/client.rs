@@ -28,6 +28,20 @@ enum Transport {
     Ws(Box<Ws>),
 }
 
+/// A client kept answered in its own task; see [`RfbClient::keep_answered`].
+pub struct Answered {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<RfbClient>>,
+}
+
+impl Answered {
+    /// Stops the task and gives the client back, or the error its socket had meanwhile.
+    pub async fn take(self) -> anyhow::Result<RfbClient> {
+        let _ = self.stop.send(());
+        self.task.await.context("the answering task failed")?
+    }
+}
+
 /// A connected RFB client.
 pub struct RfbClient {
     transport: Transport,
@@ -127,6 +141,21 @@ impl RfbClient {
                 filled = self.fill_untimed() => filled?,
             }
         }
+    }
+
+    /// Hands the client to a task of its own that keeps it answered (as [`RfbClient::idle_until`])
+    /// until [`Answered::take`] gives it back: a socket idle through other paths' turns still
+    /// answers the gateway's pings, so no turn is bounded by the pong timeout.
+    pub fn keep_answered(mut self) -> Answered {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            self.idle_until(async {
+                let _ = stopped.await;
+            })
+            .await?;
+            Ok(self)
+        });
+        Answered { stop, task }
     }
 
     /// Asks for `updates` full-screen updates, keeping `window` requests outstanding (noVNC

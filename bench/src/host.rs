@@ -92,7 +92,7 @@ pub(crate) fn stdin_lines() -> tokio::sync::mpsc::Receiver<String> {
 }
 
 /// How long a hosted gateway keeps a socket that answers no ping (production's default).
-pub const PONG_TIMEOUT: Duration = Duration::from_secs(30);
+const PONG_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The production defaults where they matter for a relay (ping cadence, queue bound, socket
 /// cap).

@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the benchmark (the default).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Internal: host the synthetic RFB server for the parent benchmark.
     HostServer {
         /// Bytes of raw pixels per full update.
@@ -66,52 +66,86 @@ enum Command {
     },
 }
 
+/// The verification watch part's flags, the same in `run` and `watch`.
 #[derive(Debug, Clone, Args)]
 struct WatchArgs {
-    /// Watched browser sessions, one size after the other (the largest is seeded).
+    /// Watched browser sessions, one size after the other (the largest is seeded); in `run`,
+    /// 0 alone skips the part.
     #[arg(
         long,
         env = "RELAY_BENCH_WATCH_ENTITIES",
         value_delimiter = ',',
         default_value = "1,100,10000"
     )]
-    entities: Vec<usize>,
+    watch_entities: Vec<usize>,
     /// Poll intervals measured per size and side (after one of warm-up).
     #[arg(long, env = "RELAY_BENCH_WATCH_INTERVALS", default_value_t = 5)]
-    intervals: usize,
+    watch_intervals: usize,
     /// Verification's `--poll-interval` (its default), also the incumbent's loops' sleep.
     #[arg(long, env = "RELAY_BENCH_WATCH_POLL_INTERVAL", default_value = "1s", value_parser = service_kit::cli::parse_duration)]
-    poll_interval: std::time::Duration,
+    watch_poll_interval: std::time::Duration,
     /// PostgreSQL server to create a fresh database on (`none`: SQLite only).
     #[arg(
         long,
         env = "RELAY_BENCH_WATCH_POSTGRES_URL",
         default_value = bench::watch_scale::DEFAULT_POSTGRES_URL
     )]
-    postgres_url: String,
+    watch_postgres_url: String,
     /// Sessions ended one by one at the largest size, timed to their `WatchEvent`.
     #[arg(long, env = "RELAY_BENCH_WATCH_ENDED_SAMPLES", default_value_t = 5)]
-    ended_samples: usize,
+    watch_ended_samples: usize,
 }
 
+impl WatchArgs {
+    /// The plan: sizes above 0, ascending, each once.
+    fn plan(&self) -> bench::watch_scale::Plan {
+        let mut entities = self.watch_entities.clone();
+        entities.retain(|n| *n > 0);
+        entities.sort_unstable();
+        entities.dedup();
+        let postgres_url =
+            Some(self.watch_postgres_url.clone()).filter(|u| !u.is_empty() && u != "none");
+        bench::watch_scale::Plan {
+            entities,
+            intervals: self.watch_intervals.max(1),
+            poll_interval: self.watch_poll_interval,
+            postgres_url,
+            ended_samples: self.watch_ended_samples,
+        }
+    }
+}
+
+/// The paste part's flags, the same in `run` and `paste`.
 #[derive(Debug, Clone, Args)]
 struct PasteArgs {
-    /// Measured pastes through the Message channel, and as many through `InsertText` directly.
+    /// Measured pastes through the Message channel, and as many through `InsertText` directly;
+    /// in `run`, 0 skips the part.
     #[arg(long, env = "RELAY_BENCH_PASTE_SAMPLES", default_value_t = 200)]
-    samples: usize,
+    paste_samples: usize,
     /// Unmeasured pastes per path before the first round (the incumbent's: at most 3).
     #[arg(long, env = "RELAY_BENCH_PASTE_WARMUP", default_value_t = 20)]
-    warmup: usize,
+    paste_warmup: usize,
     /// Rounds the samples are split into (the order of the paths rotates every round).
     #[arg(long, env = "RELAY_BENCH_PASTE_ROUNDS", default_value_t = 10)]
-    rounds: usize,
+    paste_rounds: usize,
     /// Measured pastes the incumbent's way (each about half a second or more).
     #[arg(
         long,
         env = "RELAY_BENCH_PASTE_INCUMBENT_SAMPLES",
         default_value_t = 30
     )]
-    incumbent_samples: usize,
+    paste_incumbent_samples: usize,
+}
+
+impl PasteArgs {
+    fn plan(&self) -> bench::paste::Plan {
+        bench::paste::Plan {
+            samples: self.paste_samples.max(1),
+            warmup: self.paste_warmup,
+            rounds: self.paste_rounds.max(1),
+            incumbent_samples: self.paste_incumbent_samples,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -182,28 +216,10 @@ struct RunArgs {
     /// MiB those viewers fetch together per path (over all rounds).
     #[arg(long, env = "RELAY_BENCH_VIEWERS_MIB", default_value_t = 6000)]
     viewers_mib: usize,
-    /// Measured pastes through the Message channel (and as many through `InsertText`); 0 skips
-    /// the paste part.
-    #[arg(long, env = "RELAY_BENCH_PASTE_SAMPLES", default_value_t = 200)]
-    paste_samples: usize,
-    /// Measured pastes the incumbent's way (each about half a second or more).
-    #[arg(
-        long,
-        env = "RELAY_BENCH_PASTE_INCUMBENT_SAMPLES",
-        default_value_t = 30
-    )]
-    paste_incumbent_samples: usize,
-    /// Watched browser sessions of the verification watch part, ascending (empty skips it).
-    #[arg(
-        long,
-        env = "RELAY_BENCH_WATCH_ENTITIES",
-        value_delimiter = ',',
-        default_value = "1,100,10000"
-    )]
-    watch_entities: Vec<usize>,
-    /// Poll intervals counted per size in the watch part.
-    #[arg(long, env = "RELAY_BENCH_WATCH_INTERVALS", default_value_t = 5)]
-    watch_intervals: usize,
+    #[command(flatten)]
+    paste: PasteArgs,
+    #[command(flatten)]
+    watch: WatchArgs,
     /// Idle VNC+Message pairs held on one gateway, in ascending sizes (they accumulate).
     #[arg(
         long,
@@ -245,7 +261,7 @@ async fn main() -> anyhow::Result<()> {
             poll_interval,
         }) => bench::watch_scale::host(role, database_url, poll_interval).await,
         Some(Command::HostServer { update_bytes }) => bench::server::host(update_bytes).await,
-        Some(Command::Run(args)) => run(args).await,
+        Some(Command::Run(args)) => run(*args).await,
         None => run(cli.run).await,
     }
 }
@@ -287,13 +303,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let crowd = bench::many_viewers::render(&plan, &results);
     println!("{}", report::render(&header, &plan, &results, &crowd));
     println!("{}", report::render_pairs(&pairs, args.hold));
-    if args.paste_samples > 0 {
-        let plan = bench::paste::Plan {
-            samples: args.paste_samples,
-            warmup: 20,
-            rounds: plan.rounds,
-            incumbent_samples: args.paste_incumbent_samples,
-        };
+    if args.paste.paste_samples > 0 {
+        let plan = args.paste.plan();
         // The relay's numbers are printed already: a paste stack that cannot start is a line
         // of the report, not a lost run.
         match bench::paste::run(&plan).await {
@@ -301,15 +312,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             Err(error) => println!("### Paste\n\nNot run: {error:#}.\n"),
         }
     }
-    let mut entities = args.watch_entities.clone();
-    entities.retain(|n| *n > 0);
-    entities.sort_unstable();
-    if !entities.is_empty() {
-        let plan = bench::watch_scale::Plan {
-            entities,
-            intervals: args.watch_intervals.max(1),
-            ..Default::default()
-        };
+    let plan = args.watch.plan();
+    if !plan.entities.is_empty() {
         match bench::watch_scale::run(&plan).await {
             Ok(report) => println!("{}", bench::watch_scale::render(&plan, &report)),
             Err(error) => println!("### Verification watch at scale\n\nNot run: {error:#}.\n"),
@@ -358,12 +362,7 @@ async fn screencast(args: ScreencastArgs) -> anyhow::Result<()> {
 }
 
 async fn paste(args: PasteArgs) -> anyhow::Result<()> {
-    let plan = bench::paste::Plan {
-        samples: args.samples.max(1),
-        warmup: args.warmup,
-        rounds: args.rounds.max(1),
-        incumbent_samples: args.incumbent_samples,
-    };
+    let plan = args.plan();
     let report = bench::paste::run(&plan).await?;
     for line in heading("paste") {
         println!("- {line}");
@@ -374,19 +373,11 @@ async fn paste(args: PasteArgs) -> anyhow::Result<()> {
 }
 
 async fn watch(args: WatchArgs) -> anyhow::Result<()> {
-    let mut entities = args.entities.clone();
-    entities.retain(|n| *n > 0);
-    entities.sort_unstable();
-    entities.dedup();
-    let postgres_url = Some(args.postgres_url).filter(|u| !u.is_empty() && u != "none");
-    let plan = bench::watch_scale::Plan {
-        entities,
-        intervals: args.intervals.max(1),
-        poll_interval: args.poll_interval,
-        postgres_url,
-        ended_samples: args.ended_samples,
-    };
-    anyhow::ensure!(!plan.entities.is_empty(), "--entities needs a size above 0");
+    let plan = args.plan();
+    anyhow::ensure!(
+        !plan.entities.is_empty(),
+        "--watch-entities needs a size above 0"
+    );
     let report = bench::watch_scale::run(&plan).await?;
     for line in heading("watch") {
         println!("- {line}");

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use crate::client::RfbClient;
+use crate::client::{Answered, RfbClient};
 use crate::host::GatewayHost;
 use crate::procfs::{tree_cpu, tree_memory, Cpu, Memory};
 use crate::server::SyntheticServer;
@@ -328,7 +328,7 @@ pub async fn run(fixture: &mut Fixture, plan: &Plan) -> anyhow::Result<Vec<PathR
     }
     measure_latency(&mut clients, plan, &mut results).await?;
     measure_connects(fixture, plan, &mut results).await?;
-    measure_throughput(fixture, &mut clients, plan, &mut results).await?;
+    let clients = measure_throughput(fixture, clients, plan, &mut results).await?;
     for client in clients {
         client.close().await;
     }
@@ -387,13 +387,14 @@ async fn measure_connects(
 }
 
 /// Full-screen updates on every path's client, in rotation; MiB/s per round, and the relay's
-/// CPU time over the rounds.
+/// CPU time over the rounds. The clients not in their turn are kept answered in tasks of their
+/// own, so however long the other turns take, the gateways see their pings answered.
 async fn measure_throughput(
     fixture: &Fixture,
-    clients: &mut [RfbClient],
+    clients: Vec<RfbClient>,
     plan: &Plan,
     results: &mut [PathResult],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<RfbClient>> {
     let update_len = fixture.server.full_update_len;
     let rounds = plan.rounds.max(1);
     eprintln!(
@@ -402,25 +403,26 @@ async fn measure_throughput(
     );
     let round_bytes = plan.throughput_mib as f64 * MIB / rounds as f64;
     let updates = ((round_bytes / update_len as f64).ceil() as usize).max(1);
+    let mut kept: Vec<Option<Answered>> = clients
+        .into_iter()
+        .map(|client| Some(client.keep_answered()))
+        .collect();
     for round in 0..rounds {
         for path in rotation(round) {
-            let client = &mut clients[path.index()];
+            let held = kept[path.index()]
+                .take()
+                .expect("every path's client is kept");
+            let mut client = held
+                .take()
+                .await
+                .with_context(|| format!("{}: idle between throughput turns", path.label()))?;
             let before = fixture.relay_cpu(path)?;
             let (bytes, elapsed) = client
                 .fetch_updates(updates, plan.window)
                 .await
-                .with_context(|| {
-                    // A path's socket idles (reads nothing, so answers no ping) through the
-                    // other paths' turns.
-                    format!(
-                        "throughput round {round}, {} (a gateway closes a socket that answers \
-                         no ping for {} s; if the other paths' turns took longer, fetch fewer \
-                         MiB per round: --throughput-mib ÷ --rounds)",
-                        path.label(),
-                        crate::host::PONG_TIMEOUT.as_secs()
-                    )
-                })?;
+                .with_context(|| format!("throughput round {round}, {}", path.label()))?;
             let after = fixture.relay_cpu(path)?;
+            kept[path.index()] = Some(client.keep_answered());
             let result = &mut results[path.index()];
             result
                 .throughput
@@ -430,7 +432,11 @@ async fn measure_throughput(
             }
         }
     }
-    Ok(())
+    let mut clients = Vec::with_capacity(kept.len());
+    for held in kept.into_iter().flatten() {
+        clients.push(held.take().await?);
+    }
+    Ok(clients)
 }
 
 /// Opens `plan.idle` more idle sockets per path each round and records the relay's growth.

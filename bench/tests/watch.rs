@@ -31,15 +31,15 @@ fn both_sides_are_measured_on_live_sessions_and_ended_ones_reach_the_stream() {
     let output = Command::new(BIN)
         .args([
             "watch",
-            "--entities",
+            "--watch-entities",
             "2",
-            "--intervals",
+            "--watch-intervals",
             "5",
-            "--poll-interval",
+            "--watch-poll-interval",
             "200ms",
-            "--postgres-url",
+            "--watch-postgres-url",
             "none",
-            "--ended-samples",
+            "--watch-ended-samples",
             "1",
         ])
         .output()
