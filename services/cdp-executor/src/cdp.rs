@@ -211,6 +211,7 @@ pub async fn connect(
         subscribers: Vec::new(),
         watchers: Vec::new(),
         ping_outstanding: false,
+        heard: false,
     };
     tracker.spawn(
         actor
@@ -259,6 +260,8 @@ struct Actor {
     watchers: Vec<Watcher>,
     /// A health check was sent and not yet answered.
     ping_outstanding: bool,
+    /// A frame was read since the last check was sent (the browser is not hung).
+    heard: bool,
 }
 
 impl Actor {
@@ -294,6 +297,9 @@ impl Actor {
         &mut self,
         frame: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
     ) -> Result<(), &'static str> {
+        if matches!(frame, Some(Ok(_))) {
+            self.heard = true;
+        }
         match frame {
             Some(Ok(Message::Text(text))) => match wire::decode(&text) {
                 Ok(Incoming::Response { id, result }) => {
@@ -326,21 +332,23 @@ impl Actor {
 
     /// The health tick: judges the last check, then sends the next one. The verdict is the
     /// browser's, not this task's: an answer already received but not yet read counts (the
-    /// tick and the answer can be ready at once, and `select!` takes either), and a tick this
-    /// task reached `late` (its thread was held, so the check may have been written only just
-    /// now) gives the browser one more interval.
+    /// tick and the answer can be ready at once, and `select!` takes either); a browser that
+    /// sent anything since the check is not hung, though its answer may queue behind a burst
+    /// of events; and a tick this task reached `late` (its thread was held, so the check may
+    /// have been written only just now). The last two give the browser one more interval.
     fn check_health(&mut self, late: bool) -> Result<(), &'static str> {
         if self.ping_outstanding {
             self.read_ready()?;
         }
         if self.ping_outstanding {
-            return if late {
+            return if late || std::mem::take(&mut self.heard) {
                 Ok(())
             } else {
                 Err("health check unanswered")
             };
         }
         self.ping_outstanding = true;
+        self.heard = false;
         self.pending.retain(|_, p| match p {
             Pending::Caller(reply) => !reply.is_closed(),
             Pending::Ping => false,

@@ -1,5 +1,6 @@
 //! The actor's health check against a CDP peer on a thread of its own: a browser that answers
-//! in time is kept even when the executor's own thread was held past the check, and one that
+//! in time is kept even when the executor's own thread was held past the check, one busy
+//! sending events is kept while its answer is late, and one that
 //! stops answering is dropped.
 
 use std::net::SocketAddr;
@@ -15,10 +16,20 @@ use super::connect;
 
 const INTERVAL: Duration = Duration::from_millis(100);
 
+/// How a test peer treats `Browser.getVersion`.
+#[derive(Clone, Copy)]
+enum Health {
+    /// Half an interval late, so a check is often outstanding when the test holds its thread.
+    Late,
+    /// Never.
+    Unanswered,
+    /// Never, but an event is sent every tenth of an interval (a browser busy, not hung).
+    UnansweredWhileBusy,
+}
+
 /// A CDP peer on its own thread and runtime (so it answers while the test's thread is held):
-/// every call gets an empty result, `Browser.getVersion` half an interval late (or never, when
-/// `answer_health` is false), so a check is often outstanding when the test holds its thread.
-fn peer(answer_health: bool) -> SocketAddr {
+/// every call gets an empty result, `Browser.getVersion` as `health` says.
+fn peer(health: Health) -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -31,13 +42,27 @@ fn peer(answer_health: bool) -> SocketAddr {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             let (socket, _) = listener.accept().await.unwrap();
             let mut ws = tokio_tungstenite::accept_async(socket).await.unwrap();
-            while let Some(Ok(message)) = ws.next().await {
+            let mut busy = tokio::time::interval(INTERVAL / 10);
+            loop {
+                let message = tokio::select! {
+                    message = ws.next() => match message {
+                        Some(Ok(message)) => message,
+                        _ => return,
+                    },
+                    _ = busy.tick(), if matches!(health, Health::UnansweredWhileBusy) => {
+                        let event = json!({ "method": "Page.frameNavigated", "params": {} });
+                        if ws.send(Message::Text(event.to_string().into())).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                };
                 let Message::Text(text) = message else {
                     continue;
                 };
                 let call: Value = serde_json::from_str(&text).unwrap();
                 if call["method"] == "Browser.getVersion" {
-                    if !answer_health {
+                    if !matches!(health, Health::Late) {
                         continue;
                     }
                     tokio::time::sleep(INTERVAL / 2).await;
@@ -56,7 +81,7 @@ fn peer(answer_health: bool) -> SocketAddr {
 async fn a_browser_that_answers_is_kept_when_the_executors_thread_was_held_past_the_check() {
     let tracker = TaskTracker::new();
     let token = CancellationToken::new();
-    let url = format!("ws://{}", peer(true));
+    let url = format!("ws://{}", peer(Health::Late));
     let cdp = connect(&url, INTERVAL, &tracker, &token).await.unwrap();
     // Each hold keeps the actor from running for more than two intervals: when it runs again,
     // the browser's answer to the last check and the next tick are ready at once, and the
@@ -79,7 +104,7 @@ async fn a_browser_that_answers_is_kept_when_the_executors_thread_was_held_past_
 async fn a_browser_that_stops_answering_the_check_is_dropped() {
     let tracker = TaskTracker::new();
     let token = CancellationToken::new();
-    let url = format!("ws://{}", peer(false));
+    let url = format!("ws://{}", peer(Health::Unanswered));
     let cdp = connect(&url, INTERVAL, &tracker, &token).await.unwrap();
     let start = Instant::now();
     tokio::time::timeout(Duration::from_secs(5), cdp.closed())
@@ -87,5 +112,16 @@ async fn a_browser_that_stops_answering_the_check_is_dropped() {
         .expect("the connection ends");
     // One interval to send the check, one for it to go unanswered.
     assert!(start.elapsed() >= INTERVAL * 2, "{:?}", start.elapsed());
+    token.cancel();
+}
+
+#[tokio::test]
+async fn a_browser_busy_sending_events_is_kept_while_its_answer_is_late() {
+    let tracker = TaskTracker::new();
+    let token = CancellationToken::new();
+    let url = format!("ws://{}", peer(Health::UnansweredWhileBusy));
+    let cdp = connect(&url, INTERVAL, &tracker, &token).await.unwrap();
+    tokio::time::sleep(INTERVAL * 6).await;
+    assert!(!cdp.is_closed());
     token.cancel();
 }
