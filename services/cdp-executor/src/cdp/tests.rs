@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::connect;
+use super::{connect, CdpHandle};
 
 const INTERVAL: Duration = Duration::from_millis(100);
 
@@ -77,12 +77,19 @@ fn peer(health: Health) -> SocketAddr {
     addr
 }
 
+/// A connection to a new peer; cancel the token to end it.
+async fn connected(health: Health) -> (CdpHandle, CancellationToken) {
+    let token = CancellationToken::new();
+    let url = format!("ws://{}", peer(health));
+    let cdp = connect(&url, INTERVAL, &TaskTracker::new(), &token)
+        .await
+        .unwrap();
+    (cdp, token)
+}
+
 #[tokio::test]
 async fn a_browser_that_answers_is_kept_when_the_executors_thread_was_held_past_the_check() {
-    let tracker = TaskTracker::new();
-    let token = CancellationToken::new();
-    let url = format!("ws://{}", peer(Health::Late));
-    let cdp = connect(&url, INTERVAL, &tracker, &token).await.unwrap();
+    let (cdp, token) = connected(Health::Late).await;
     // Each hold keeps the actor from running for more than two intervals: when it runs again,
     // the browser's answer to the last check and the next tick are ready at once, and the
     // check's ping may still be unwritten.
@@ -102,10 +109,7 @@ async fn a_browser_that_answers_is_kept_when_the_executors_thread_was_held_past_
 
 #[tokio::test]
 async fn a_browser_that_stops_answering_the_check_is_dropped() {
-    let tracker = TaskTracker::new();
-    let token = CancellationToken::new();
-    let url = format!("ws://{}", peer(Health::Unanswered));
-    let cdp = connect(&url, INTERVAL, &tracker, &token).await.unwrap();
+    let (cdp, token) = connected(Health::Unanswered).await;
     let start = Instant::now();
     tokio::time::timeout(Duration::from_secs(5), cdp.closed())
         .await
@@ -117,10 +121,7 @@ async fn a_browser_that_stops_answering_the_check_is_dropped() {
 
 #[tokio::test]
 async fn a_browser_busy_sending_events_is_kept_while_its_answer_is_late() {
-    let tracker = TaskTracker::new();
-    let token = CancellationToken::new();
-    let url = format!("ws://{}", peer(Health::UnansweredWhileBusy));
-    let cdp = connect(&url, INTERVAL, &tracker, &token).await.unwrap();
+    let (cdp, token) = connected(Health::UnansweredWhileBusy).await;
     tokio::time::sleep(INTERVAL * 6).await;
     assert!(!cdp.is_closed());
     token.cancel();
