@@ -145,8 +145,7 @@ struct Input {
 impl Input {
     /// Frames and control changes until the client leaves or something fails.
     async fn serve(&mut self, sink: &mut Sink, stream: &mut SplitStream<WebSocket>) -> CloseReason {
-        let mut ping = tokio::time::interval(self.state.config.ping_interval);
-        ping.tick().await;
+        let mut ping = service_kit::ticks::every(self.state.config.ping_interval);
         let mut control_open = true;
         loop {
             tokio::select! {

@@ -203,9 +203,7 @@ pub async fn run_writer<S>(
     S: Sink<Message> + Unpin,
 {
     let token = close.token().clone();
-    let mut ping = tokio::time::interval(keepalive.ping_interval);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ping.tick().await;
+    let mut ping = service_kit::ticks::every(keepalive.ping_interval);
     loop {
         let frame = tokio::select! {
             () = token.cancelled() => break,
@@ -370,6 +368,40 @@ mod tests {
         assert!(!outbox.send(copied(1)).await);
         assert_eq!(close.reason(), Some(CloseReason::SlowConsumer));
         assert!(close.token().is_cancelled());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_writers_first_message_goes_out_without_waiting_for_a_timer() {
+        // Off a millisecond boundary: a writer that first awaited a timer due "now" would
+        // wait for the timer's next millisecond (the clock moves on only then, being paused).
+        tokio::time::advance(Duration::from_micros(500)).await;
+        let (outbox, rx, close) = outbox(count(8), Duration::from_secs(60));
+        let (sink_tx, mut sink_rx) = futures::channel::mpsc::unbounded::<Message>();
+        let keepalive = Keepalive {
+            ping_interval: Duration::from_secs(60),
+            pong_timeout: Duration::from_secs(60),
+        };
+        let writer = tokio::spawn(run_writer(
+            sink_tx,
+            rx,
+            close.clone(),
+            keepalive,
+            Arc::new(Mutex::new(Instant::now())),
+        ));
+        let sent = tokio::time::Instant::now();
+        outbox.send(Outbound::AskForClipboard).await;
+        let first = futures::StreamExt::next(&mut sink_rx).await.unwrap();
+        assert_eq!(
+            first,
+            Message::Text(r#"{"kind":"ask-for-clipboard"}"#.into())
+        );
+        assert_eq!(
+            sent.elapsed(),
+            Duration::ZERO,
+            "the message waited for a timer"
+        );
+        close.close(CloseReason::EntityFinished);
+        writer.await.unwrap();
     }
 
     #[tokio::test]

@@ -75,8 +75,7 @@ pub async fn run(
     let entity_type = kind.as_str();
     let (mut sink, mut stream) = socket.split();
 
-    let mut ping = tokio::time::interval(state.config.ping_interval);
-    ping.tick().await;
+    let mut ping = service_kit::ticks::every(state.config.ping_interval);
     // What ends the socket, and the status frame (if any) it ends with.
     let (reason, last_status): (CloseReason, Option<String>) = loop {
         tokio::select! {

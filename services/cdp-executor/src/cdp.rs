@@ -266,9 +266,7 @@ struct Actor {
 
 impl Actor {
     async fn run(mut self, health_interval: Duration) {
-        let mut health = tokio::time::interval(health_interval);
-        health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        health.tick().await;
+        let mut health = service_kit::ticks::every(health_interval);
         let reason = loop {
             tokio::select! {
                 () = self.token.cancelled() => break "closed",

@@ -13,6 +13,7 @@
 //! - [`reflection`]: gRPC server reflection (v1 and v1alpha) limited to the served services.
 //! - [`join`]: one task's futures polled together, with no thread woken when one wakes another.
 //! - [`drop_oldest`]: the bounded queue that drops its oldest item (live frames to viewers).
+//! - [`ticks`]: keepalive and health-check ticks whose first tick is one period away.
 //! - [`sync`]: the one lock rule (a poisoned mutex is recovered, never a panic).
 //! - [`service_token`]: the internal-call token, checked by the callee and attached by callers.
 //! - [`org_tokens`]: organization-scoped caller tokens and the [`org_tokens::Caller`] check.
@@ -32,4 +33,5 @@ pub mod service_token;
 pub mod shutdown;
 pub mod sync;
 pub mod telemetry;
+pub mod ticks;
 pub mod upstream;

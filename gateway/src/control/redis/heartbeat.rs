@@ -7,7 +7,6 @@
 use std::sync::atomic::Ordering;
 
 use tokio::sync::watch;
-use tokio::time::{interval_at, Instant, MissedTickBehavior};
 
 use super::wire::{self, ReplicaMessage};
 use super::Shared;
@@ -19,8 +18,7 @@ use super::Shared;
 /// probe tries again at the next tick.
 pub(super) async fn silenced(shared: &Shared, mut heard: watch::Receiver<u64>) {
     let period = shared.options.heartbeat_interval;
-    let mut tick = interval_at(Instant::now() + period, period);
-    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut tick = service_kit::ticks::every(period);
     let channel = wire::replica_channel(&shared.options.prefix, &shared.replica);
     loop {
         tick.tick().await;

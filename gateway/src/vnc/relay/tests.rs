@@ -269,3 +269,22 @@ async fn a_client_that_never_answers_the_close_is_dropped_at_the_handshake_deadl
     assert!(closing.elapsed() >= crate::linger::CLOSE_HANDSHAKE_TIMEOUT);
     assert!(h.to_relay.is_closed(), "the socket is dropped");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_upstreams_first_bytes_reach_the_frontend_without_waiting_for_a_timer() {
+    // Off a millisecond boundary: a writer that first awaited a timer due "now" would wait
+    // for the timer's next millisecond (the clock moves on only then, being paused).
+    tokio::time::advance(Duration::from_micros(500)).await;
+    let mut h = start(config(), 16);
+    let sent = tokio::time::Instant::now();
+    h.upstream.write_all(b"RFB 003.008\n").await.unwrap();
+    assert_eq!(
+        next_data(&mut h.from_relay).await,
+        Some(WsFrame::Binary(Bytes::from_static(b"RFB 003.008\n")))
+    );
+    assert_eq!(
+        sent.elapsed(),
+        Duration::ZERO,
+        "the bytes waited for a timer"
+    );
+}

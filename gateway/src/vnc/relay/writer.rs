@@ -26,9 +26,7 @@ pub(super) async fn run<F: InputFilter, Si>(
     Si: Sink<WsFrame> + Unpin,
 {
     let token = ctx.close.token().clone();
-    let mut ping = tokio::time::interval(config.ping_interval);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ping.tick().await;
+    let mut ping = service_kit::ticks::every(config.ping_interval);
     let handshake_deadline = tokio::time::sleep(config.handshake_timeout);
     tokio::pin!(handshake_deadline);
     let mut handshake_checked = false;
