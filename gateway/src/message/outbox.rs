@@ -370,13 +370,15 @@ mod tests {
         assert!(close.token().is_cancelled());
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn the_writers_first_message_goes_out_without_waiting_for_a_timer() {
-        // Off a millisecond boundary: a writer that first awaited a timer due "now" would
-        // wait for the timer's next millisecond (the clock moves on only then, being paused).
-        tokio::time::advance(Duration::from_micros(500)).await;
-        let (outbox, rx, close) = outbox(count(8), Duration::from_secs(60));
-        let (sink_tx, mut sink_rx) = futures::channel::mpsc::unbounded::<Message>();
+    /// The writer of `rx` on a channel sink (pings a minute apart), and that sink's far end.
+    fn spawn_writer(
+        rx: mpsc::Receiver<Queued>,
+        close: &CloseSlot,
+    ) -> (
+        tokio::task::JoinHandle<()>,
+        futures::channel::mpsc::UnboundedReceiver<Message>,
+    ) {
+        let (sink_tx, sink_rx) = futures::channel::mpsc::unbounded::<Message>();
         let keepalive = Keepalive {
             ping_interval: Duration::from_secs(60),
             pong_timeout: Duration::from_secs(60),
@@ -388,6 +390,16 @@ mod tests {
             keepalive,
             Arc::new(Mutex::new(Instant::now())),
         ));
+        (writer, sink_rx)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_writers_first_message_goes_out_without_waiting_for_a_timer() {
+        // Off a millisecond boundary: a writer that first awaited a timer due "now" would
+        // wait for the timer's next millisecond (the clock moves on only then, being paused).
+        tokio::time::advance(Duration::from_micros(500)).await;
+        let (outbox, rx, close) = outbox(count(8), Duration::from_secs(60));
+        let (writer, mut sink_rx) = spawn_writer(rx, &close);
         let sent = tokio::time::Instant::now();
         outbox.send(Outbound::AskForClipboard).await;
         let first = futures::StreamExt::next(&mut sink_rx).await.unwrap();
@@ -407,18 +419,7 @@ mod tests {
     #[tokio::test]
     async fn the_writer_sends_queued_messages_in_order_then_the_close_frame() {
         let (outbox, rx, close) = outbox(count(8), Duration::from_secs(60));
-        let (sink_tx, mut sink_rx) = futures::channel::mpsc::unbounded::<Message>();
-        let keepalive = Keepalive {
-            ping_interval: Duration::from_secs(60),
-            pong_timeout: Duration::from_secs(60),
-        };
-        let writer = tokio::spawn(run_writer(
-            sink_tx,
-            rx,
-            close.clone(),
-            keepalive,
-            Arc::new(Mutex::new(Instant::now())),
-        ));
+        let (writer, mut sink_rx) = spawn_writer(rx, &close);
         outbox.send(Outbound::AskForClipboard).await;
         outbox.send(Outbound::BrowserUrl { url: "u".into() }).await;
         let first = futures::StreamExt::next(&mut sink_rx).await.unwrap();
